@@ -1,0 +1,173 @@
+"""Configuration read from WISHNOTES_* environment variables.
+
+`load()` returns a plain dict for `app.config`. Secrets have no default: production refuses to start
+without them, development and tests generate them once into the instance folder (see
+`wishnotes.secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+PREFIX = "WISHNOTES_"
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class BaseConfig:
+    """Settings shared by every environment."""
+
+    ENV = "development"
+    TESTING = False
+    DEBUG = False
+
+    # Secrets: None means "take from the environment or, outside production, the instance folder".
+    SECRET_KEY: str | None = None
+    PEPPER: str | None = None
+
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite file in the instance folder
+    # hide_parameters: SQL errors in the log never carry the values that were bound.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    REDIS_URL: str | None = None
+
+    # Web security.
+    MAX_CONTENT_LENGTH = 256 * 1024
+    MAX_FORM_MEMORY_SIZE = 256 * 1024
+    SESSION_COOKIE_NAME = "wn_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_NAME = "wn_remember"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+    WTF_CSRF_TIME_LIMIT = 4 * 3600
+    PROXY_HOPS = 0  # how many reverse proxies to trust for the client address (ProxyFix)
+
+    # Keys and sessions (DESIGN §4).
+    KDF_MEMORY_KIB = 65536
+    KDF_ITERATIONS = 3
+    KDF_LANES = 1
+    KDF_CONCURRENCY = max(1, os.cpu_count() or 1)
+    KEY_SESSION_IDLE = timedelta(minutes=30)
+    KEY_SESSION_ABSOLUTE = timedelta(hours=12)
+
+    # Rate limits (Flask-Limiter notation).
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = False
+    LOGIN_LIMIT_PER_ADDRESS = "20 per minute; 200 per day"
+    LOGIN_LIMIT_PER_ACCOUNT = "6 per minute; 40 per day"
+    REGISTER_LIMIT_PER_ADDRESS = "10 per hour"
+    RECOVERY_LIMIT_PER_ADDRESS = "10 per hour"
+
+    # Email.
+    BASE_URL: str | None = None  # e.g. https://wishnotes.example; links in emails need it
+    MAIL_FROM = "Wishnotes <no-reply@localhost>"
+    SMTP_HOST = "127.0.0.1"
+    SMTP_PORT = 25
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_SECURITY = "none"  # none | starttls | tls
+    SMTP_TIMEOUT = 10.0
+
+    LOG_LEVEL = "INFO"
+
+
+class DevelopmentConfig(BaseConfig):
+    """Local use: SQLite, generated secrets, plain-HTTP cookies on 127.0.0.1."""
+
+    ENV = "development"
+    SMTP_PORT = 8025
+
+
+class ProductionConfig(BaseConfig):
+    """Real deployments: secrets must come from the environment; cookies need HTTPS."""
+
+    ENV = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+
+class TestingConfig(BaseConfig):
+    """The test suite: the KDF at its floor so a test registers users quickly."""
+
+    ENV = "testing"
+    TESTING = True
+    KDF_MEMORY_KIB = 19456
+    KDF_ITERATIONS = 2
+    RATELIMIT_ENABLED = False
+
+
+CLASSES: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+    "testing": TestingConfig,
+}
+
+# Environment variable (without prefix) -> (config key, parser).
+_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False}
+
+
+def _bool(value: str) -> bool:
+    try:
+        return _BOOL[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"expected true or false, got {value!r}") from None
+
+
+ENV_VARS: dict[str, tuple[str, Any]] = {
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
+    "SECRET_KEY": ("SECRET_KEY", str),
+    "PEPPER": ("PEPPER", str),
+    "REDIS_URL": ("REDIS_URL", str),
+    "BASE_URL": ("BASE_URL", str),
+    "MAIL_FROM": ("MAIL_FROM", str),
+    "SMTP_HOST": ("SMTP_HOST", str),
+    "SMTP_PORT": ("SMTP_PORT", int),
+    "SMTP_USERNAME": ("SMTP_USERNAME", str),
+    "SMTP_PASSWORD": ("SMTP_PASSWORD", str),
+    "SMTP_SECURITY": ("SMTP_SECURITY", str),
+    "SMTP_TIMEOUT": ("SMTP_TIMEOUT", float),
+    "PROXY_HOPS": ("PROXY_HOPS", int),
+    "KDF_CONCURRENCY": ("KDF_CONCURRENCY", int),
+    "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),
+    "LOG_LEVEL": ("LOG_LEVEL", str),
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration that cannot run."""
+
+
+def environment(environ: Mapping[str, str] | None = None) -> str:
+    """Return the environment name chosen by WISHNOTES_ENV (default: development)."""
+    environ = os.environ if environ is None else environ
+    name = environ.get(PREFIX + "ENV", "development").strip().lower()
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"{PREFIX}ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+    return name
+
+
+def load(environ: Mapping[str, str] | None = None, env: str | None = None) -> dict[str, Any]:
+    """Build the config dict for `env` from the class defaults and WISHNOTES_* variables."""
+    environ = os.environ if environ is None else environ
+    env = env or environment(environ)
+    cls = CLASSES[env]
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    for suffix, (key, parse) in ENV_VARS.items():
+        raw = environ.get(PREFIX + suffix)
+        if raw is None or raw == "":
+            continue
+        try:
+            settings[key] = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{suffix}: {exc}") from None
+    # None lets Flask pick its usual instance folder (next to the package, or under sys.prefix).
+    instance = environ.get(PREFIX + "INSTANCE_PATH")
+    settings["INSTANCE_PATH"] = str(Path(instance).resolve()) if instance else None
+    return settings

@@ -1,0 +1,140 @@
+"""Wishnotes: a private messenger of wishes for two partners."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+import config as app_config
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
+    """Build the app from WISHNOTES_* variables, then `config`, then keyword overrides."""
+    settings = _settings(config, overrides)
+    app = Flask(
+        __name__,
+        instance_path=settings.pop("INSTANCE_PATH", None),
+        template_folder=str(TEMPLATES),
+    )
+    app.config.from_mapping(settings)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    register_logging(app)
+    register_secrets(app)
+    register_crypto(app)
+    register_database(app)
+    register_security(app)  # first, so its request checks run before any extension reads the form
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def _settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    given = {**(config or {}), **overrides}
+    env = given.get("ENV") or ("testing" if given.get("TESTING") else None)
+    settings = app_config.load(env=env)
+    settings.update(given)
+    return settings
+
+
+def register_logging(app: Flask) -> None:
+    """Log at the configured level; request bodies and form values are never logged."""
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    logging.getLogger("waitress").setLevel(app.config["LOG_LEVEL"])
+
+
+def register_secrets(app: Flask) -> None:
+    """Take SECRET_KEY and PEPPER from the environment, or outside production the instance."""
+    from wishnotes import server_secrets
+
+    values = server_secrets.resolve(app.config, instance_path=Path(app.instance_path))
+    app.config.update(values)
+    app.config["PEPPER_BYTES"] = values["PEPPER"].encode("utf-8")
+
+
+@functools.cache
+def _crypto_self_test() -> None:
+    from wishnotes import crypto
+
+    crypto.self_test()
+
+
+def register_crypto(app: Flask) -> None:
+    """Refuse to start without Argon2id and HPKE; set up the capped login KDF."""
+    from wishnotes import crypto
+    from wishnotes.kdf import KdfRunner
+
+    _crypto_self_test()
+    params = crypto.KdfParams(
+        memory_kib=app.config["KDF_MEMORY_KIB"],
+        iterations=app.config["KDF_ITERATIONS"],
+        lanes=app.config["KDF_LANES"],
+    )
+    app.extensions["wishnotes.kdf"] = KdfRunner(
+        pepper=app.config["PEPPER_BYTES"],
+        params=params,
+        max_concurrent=app.config["KDF_CONCURRENCY"],
+    )
+
+
+def register_database(app: Flask) -> None:
+    """Default to a SQLite file in the instance folder; use psycopg 3 for PostgreSQL URLs."""
+    from wishnotes import database
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = database.normalize_url(
+        app.config.get("SQLALCHEMY_DATABASE_URI"), instance_path=Path(app.instance_path)
+    )
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension objects created in extensions.py."""
+    from wishnotes import accounts, database
+    from wishnotes.extensions import csrf, db, limiter, login_manager, migrate
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    db.init_app(app)
+    with app.app_context():
+        database.configure_engine(db.engine)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(__file__).parent / "migrations"),
+        render_item=database.render_migration_item,
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(accounts.load_user)
+
+
+def register_security(app: Flask) -> None:
+    """Security headers, proxy handling and request checks shared by every page."""
+    from wishnotes.web import security
+
+    security.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach the web blueprints."""
+    from wishnotes.web import auth, main, pairing, recovery, settings
+
+    for module in (main, auth, recovery, pairing, settings):
+        app.register_blueprint(module.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Calm error pages that reveal nothing about the server."""
+    from wishnotes.web import errors
+
+    errors.init_app(app)

@@ -1,0 +1,243 @@
+"""Accounts: register, authenticate, and the rules for emails, names and passwords."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from wishnotes import crypto
+from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
+from wishnotes.extensions import db
+from wishnotes.kdf import KdfRunner
+from wishnotes.models import User
+
+PASSWORD_MIN = 10
+# Long enough for any passphrase, short enough that nobody makes the KDF hash megabytes.
+PASSWORD_MAX = 256
+NAME_MAX = 60
+EMAIL_MAX = 254
+
+PURPOSE_UK_PASSWORD = "user-key/password"  # noqa: S105 - a label, not a secret
+PURPOSE_UK_RECOVERY = "user-key/recovery"
+PURPOSE_PRIVATE_KEYS = "private-keys"
+
+
+@dataclass(frozen=True, repr=False)
+class Unlocked:
+    """A user together with their user key, for the length of one request."""
+
+    user: User
+    user_key: bytes
+
+
+@dataclass(frozen=True, repr=False)
+class Registration(Unlocked):
+    recovery_key: bytes
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    text = resources.files("wishnotes").joinpath("passwords/common.txt").read_text("utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def normalize_email(raw: str) -> str:
+    """Return the canonical lower-case form of an email address, or raise InvalidInput."""
+    raw = (raw or "").strip()
+    if not raw:
+        raise InvalidInput("Please enter your email address.", field="email")
+    if len(raw) > EMAIL_MAX:
+        raise InvalidInput("That email address is too long.", field="email")
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        raise InvalidInput("That does not look like an email address.", field="email") from None
+    return result.normalized.lower()
+
+
+def check_display_name(raw: str) -> str:
+    """Return a cleaned display name, or raise InvalidInput."""
+    name = " ".join((raw or "").split())
+    if not name:
+        raise InvalidInput("Please enter a name your partner will know.", field="display_name")
+    if len(name) > NAME_MAX:
+        raise InvalidInput(
+            f"Please keep the name under {NAME_MAX} characters.", field="display_name"
+        )
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in name):
+        raise InvalidInput(
+            "The name contains characters that cannot be shown.", field="display_name"
+        )
+    return name
+
+
+def check_password(password: str, *, email: str | None = None, field: str = "password") -> None:
+    """Raise InvalidInput unless the password is long enough, not too long and not common."""
+    password = password or ""
+    if len(password) < PASSWORD_MIN:
+        raise InvalidInput(f"Please use at least {PASSWORD_MIN} characters.", field=field)
+    if len(password) > PASSWORD_MAX:
+        raise InvalidInput(f"Please use at most {PASSWORD_MAX} characters.", field=field)
+    folded = unicodedata.normalize("NFKC", password).lower()
+    if folded in _common_passwords() or (email and folded == email.lower()):
+        raise InvalidInput(
+            "That password is too easy to guess. A few unrelated words work well.", field=field
+        )
+
+
+def register(
+    *, email: str, display_name: str, password: str, kdf: KdfRunner, now: datetime
+) -> Registration:
+    """Create an account with fresh keys; return it with its user key and recovery key."""
+    email = normalize_email(email)
+    display_name = check_display_name(display_name)
+    check_password(password, email=email)
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken()
+
+    user_key = crypto.new_key()
+    keys = crypto.generate_user_keys()
+    public = keys.public()
+    salt = crypto.new_salt()
+    user = User(
+        email=email,
+        display_name=display_name,
+        created_at=now,
+        kdf_salt=salt,
+        kdf_memory_kib=kdf.params.memory_kib,
+        kdf_iterations=kdf.params.iterations,
+        kdf_lanes=kdf.params.lanes,
+        auth_digest=b"",
+        uk_by_password=b"",
+        uk_by_recovery=b"",
+        private_keys=b"",
+        hpke_public=public.hpke_public,
+        sign_public=public.sign_public,
+        key_id=public.key_id,
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()  # the id is bound into every wrapped key
+    except IntegrityError:
+        db.session.rollback()
+        raise EmailTaken() from None
+
+    auth_value, kek = kdf.derive(password, salt=salt, params=kdf.params)
+    user.auth_digest = crypto.auth_digest(auth_value)
+    user.uk_by_password = crypto.wrap(kek, user_key, purpose=PURPOSE_UK_PASSWORD, user_id=user.id)
+    user.private_keys = crypto.wrap(
+        user_key, crypto.serialize_private(keys), purpose=PURPOSE_PRIVATE_KEYS, user_id=user.id
+    )
+    recovery_key = set_recovery_key(user=user, user_key=user_key, pepper=kdf.pepper)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise EmailTaken() from None
+    return Registration(user=user, user_key=user_key, recovery_key=recovery_key)
+
+
+def authenticate(*, email: str, password: str, kdf: KdfRunner) -> Unlocked:
+    """Check a password with one KDF run and return the user with their unwrapped user key."""
+    try:
+        normalized = normalize_email(email)
+    except InvalidInput:
+        normalized = None
+    user = None
+    if normalized and password and len(password) <= PASSWORD_MAX:
+        user = db.session.scalar(select(User).where(User.email == normalized))
+    if user is None:
+        kdf.burn(password[:PASSWORD_MAX] if password else "")
+        raise InvalidCredentials()
+
+    auth_value, kek = kdf.derive(password, salt=user.kdf_salt, params=kdf_params_of(user))
+    if not crypto.auth_matches(auth_value, user.auth_digest):
+        raise InvalidCredentials()
+    user_key = crypto.unwrap(kek, user.uk_by_password, purpose=PURPOSE_UK_PASSWORD, user_id=user.id)
+    if kdf_params_of(user) != kdf.params:
+        # Upgrade to the current cost while the password is at hand; costs one more run, once.
+        set_password(user=user, user_key=user_key, password=password, kdf=kdf)
+        db.session.commit()
+    return Unlocked(user=user, user_key=user_key)
+
+
+def kdf_params_of(user: User) -> crypto.KdfParams:
+    """Return the KDF parameters a user's password was last wrapped with."""
+    return crypto.KdfParams(
+        memory_kib=user.kdf_memory_kib, iterations=user.kdf_iterations, lanes=user.kdf_lanes
+    )
+
+
+def set_password(*, user: User, user_key: bytes, password: str, kdf: KdfRunner) -> None:
+    """Wrap the user key under a new password with a fresh salt at the current KDF cost."""
+    salt = crypto.new_salt()
+    auth_value, kek = kdf.derive(password, salt=salt, params=kdf.params)
+    user.kdf_salt = salt
+    user.kdf_memory_kib = kdf.params.memory_kib
+    user.kdf_iterations = kdf.params.iterations
+    user.kdf_lanes = kdf.params.lanes
+    user.auth_digest = crypto.auth_digest(auth_value)
+    user.uk_by_password = crypto.wrap(kek, user_key, purpose=PURPOSE_UK_PASSWORD, user_id=user.id)
+
+
+def set_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
+    """Wrap the user key under a new random recovery key and return that key (shown once)."""
+    recovery_key = crypto.new_recovery_key()
+    kek = crypto.recovery_kek(recovery_key, user_id=user.id, pepper=pepper)
+    user.uk_by_recovery = crypto.wrap(kek, user_key, purpose=PURPOSE_UK_RECOVERY, user_id=user.id)
+    user.recovery_confirmed_at = None
+    return recovery_key
+
+
+def load_user(user_id: str) -> User | None:
+    """Return the user named by a login cookie id "<id>:<session_version>", if still valid."""
+    raw_id, _, version = user_id.partition(":")
+    if not (raw_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(raw_id))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def confirm_recovery_kit(
+    *,
+    user: User,
+    recovery_key_text: str,
+    group_index: int,
+    typed: str,
+    pepper: bytes,
+    now: datetime,
+) -> None:
+    """Mark the recovery kit as saved once the user typed one of its groups back correctly."""
+    try:
+        recovery_key = crypto.parse_recovery_key(recovery_key_text)
+        expected = crypto.recovery_key_groups(recovery_key)[group_index]
+    except (ValueError, IndexError):
+        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.") from None
+    if "".join((typed or "").split()).replace("-", "").upper() != expected:
+        raise InvalidInput(
+            "That does not match the group on your kit. Please look again.", field="typed"
+        )
+    kek = crypto.recovery_kek(recovery_key, user_id=user.id, pepper=pepper)
+    try:
+        crypto.unwrap(kek, user.uk_by_recovery, purpose=PURPOSE_UK_RECOVERY, user_id=user.id)
+    except DecryptionFailed:
+        # An older kit of this account (replayed form): only the newest one counts.
+        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.") from None
+    user.recovery_confirmed_at = now
+    db.session.commit()
+
+
+def new_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
+    """Replace the user's recovery key (the old one stops working) and return the new one."""
+    recovery_key = set_recovery_key(user=user, user_key=user_key, pepper=pepper)
+    db.session.commit()
+    return recovery_key

@@ -1,0 +1,151 @@
+"""Pairing: invite links, joining a partner, and ending a pair."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from wishnotes.errors import (
+    AlreadyPaired,
+    InviteExpired,
+    InviteInvalid,
+    InviteRevoked,
+    InviterPaired,
+    InviteUsed,
+    NotPaired,
+    SelfInvite,
+)
+from wishnotes.extensions import db
+from wishnotes.models import Invite, Pair, User
+
+INVITE_TTL = timedelta(hours=48)
+_TOKEN_BYTES = 24  # 192 bits
+_TOKEN_MAX_LENGTH = 100
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def live_invite(*, user: User, now: datetime) -> Invite | None:
+    """Return the user's invite that can still be used, if any."""
+    return db.session.scalar(
+        select(Invite).where(
+            Invite.inviter_id == user.id,
+            Invite.used_at.is_(None),
+            Invite.revoked_at.is_(None),
+            Invite.expires_at > now,
+        )
+    )
+
+
+def create_invite(*, user: User, now: datetime) -> str:
+    """Make a new single-use invite token (withdrawing any earlier one) and return it."""
+    if user.pair_id is not None:
+        raise AlreadyPaired()
+    _revoke_live(user=user, now=now)
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    db.session.add(
+        Invite(
+            inviter_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + INVITE_TTL
+        )
+    )
+    db.session.commit()
+    return token
+
+
+def revoke_invite(*, user: User, now: datetime) -> bool:
+    """Withdraw the user's live invite; return whether there was one."""
+    revoked = _revoke_live(user=user, now=now)
+    db.session.commit()
+    return revoked > 0
+
+
+def _revoke_live(*, user: User, now: datetime) -> int:
+    return db.session.execute(
+        update(Invite)
+        .where(Invite.inviter_id == user.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+
+
+def find_invite(*, token: str, now: datetime) -> Invite:
+    """Return the invite a token names if it can still be accepted, or raise why not."""
+    if not token or len(token) > _TOKEN_MAX_LENGTH:
+        raise InviteInvalid()
+    invite = db.session.scalar(select(Invite).where(Invite.token_hash == _hash(token)))
+    if invite is None:
+        raise InviteInvalid()
+    if invite.used_at is not None:
+        raise InviteUsed()
+    if invite.revoked_at is not None:
+        raise InviteRevoked()
+    if invite.expires_at <= now:
+        raise InviteExpired()
+    if invite.inviter.pair_id is not None:
+        raise InviterPaired()
+    return invite
+
+
+def accept_invite(*, user: User, token: str, now: datetime) -> Pair:
+    """Pair the user with the invite's sender; the invite is used up."""
+    invite = find_invite(token=token, now=now)
+    inviter = invite.inviter
+    if inviter.id == user.id:
+        raise SelfInvite()
+    if user.pair_id is not None:
+        raise AlreadyPaired()
+
+    # Claim the invite and both users with guarded updates, so two racing accepts cannot both win.
+    claimed = db.session.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise InviteUsed()
+    pair = Pair(first_user_id=inviter.id, second_user_id=user.id, created_at=now)
+    db.session.add(pair)
+    db.session.flush()
+    joined = db.session.execute(
+        update(User)
+        .where(User.id.in_([inviter.id, user.id]), User.pair_id.is_(None))
+        .values(pair_id=pair.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if joined != 2:
+        db.session.rollback()
+        raise InviterPaired() if user.pair_id is None else AlreadyPaired()
+    _revoke_live(user=user, now=now)  # the joiner's own invite is no longer needed
+    db.session.commit()
+    db.session.refresh(user)
+    db.session.refresh(inviter)
+    return pair
+
+
+def partner_of(user: User) -> User | None:
+    """Return the other member of the user's pair, if paired."""
+    if user.pair_id is None:
+        return None
+    return db.session.scalar(select(User).where(User.pair_id == user.pair_id, User.id != user.id))
+
+
+def unpair(*, user: User, now: datetime) -> Pair:
+    """End the user's pair for both partners."""
+    if user.pair_id is None:
+        raise NotPaired()
+    pair = db.session.get(Pair, user.pair_id)
+    pair.ended_at = now
+    db.session.execute(
+        update(User)
+        .where(User.pair_id == pair.id)
+        .values(pair_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(user)
+    return pair

@@ -1,0 +1,84 @@
+"""Invite a partner, join by link, end the pair."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from wishnotes import pairing
+from wishnotes.clock import now
+from wishnotes.errors import AlreadyPaired, InviteInvalid, NotPaired, SelfInvite
+from wishnotes.web.forms import ActionForm, UnpairForm
+from wishnotes.web.navigation import render_form
+
+bp = Blueprint("pairing", __name__, url_prefix="/pair")
+
+
+@bp.get("/")
+@login_required
+def index():
+    partner = pairing.partner_of(current_user)
+    invite = None if partner else pairing.live_invite(user=current_user, now=now())
+    return render_template("pairing/index.html", partner=partner, invite=invite, form=ActionForm())
+
+
+@bp.post("/invite")
+@login_required
+def create_invite():
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("pairing.index"))
+    try:
+        token = pairing.create_invite(user=current_user, now=now())
+    except AlreadyPaired as exc:
+        flash(exc.message)
+        return redirect(url_for("pairing.index"))
+    # The token is shown once, in this response; only its hash is stored.
+    link = url_for("pairing.join", token=token, _external=True)
+    return render_template("pairing/invite.html", link=link, form=ActionForm())
+
+
+@bp.post("/invite/revoke")
+@login_required
+def revoke_invite():
+    if ActionForm().validate_on_submit() and pairing.revoke_invite(user=current_user, now=now()):
+        flash("The invite link was withdrawn. It no longer works.")
+    return redirect(url_for("pairing.index"))
+
+
+@bp.route("/join/<token>", methods=["GET", "POST"])
+def join(token: str):
+    try:
+        invite = pairing.find_invite(token=token, now=now())
+    except InviteInvalid as exc:
+        return render_template("pairing/join_invalid.html", message=exc.message), 404
+    if not current_user.is_authenticated:
+        return render_template("pairing/join_anonymous.html", inviter=invite.inviter, token=token)
+    if invite.inviter_id == current_user.id:
+        return render_template("pairing/join_invalid.html", message=SelfInvite.message), 409
+    if current_user.pair_id is not None:
+        return render_template("pairing/join_invalid.html", message=AlreadyPaired.message), 409
+    form = ActionForm()
+    if form.validate_on_submit():
+        try:
+            pairing.accept_invite(user=current_user, token=token, now=now())
+        except (InviteInvalid, AlreadyPaired) as exc:
+            form.form_errors.append(exc.message)
+        else:
+            flash(f"You and {invite.inviter.display_name} are now paired.")
+            return redirect(url_for("main.home"))
+    return render_form("pairing/join.html", form, inviter=invite.inviter)
+
+
+@bp.route("/unpair", methods=["GET", "POST"])
+@login_required
+def unpair():
+    partner = pairing.partner_of(current_user)
+    if partner is None:
+        flash(NotPaired.message)
+        return redirect(url_for("pairing.index"))
+    form = UnpairForm()
+    if form.validate_on_submit():
+        pairing.unpair(user=current_user, now=now())
+        flash("Your pair has ended. Take care of yourself.")
+        return redirect(url_for("pairing.index"))
+    return render_form("pairing/unpair.html", form, partner=partner)

@@ -1,0 +1,114 @@
+"""The recovery kit: shown once, confirmed by typing one group back."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from wishnotes import accounts, crypto
+from wishnotes.clock import now
+from wishnotes.errors import InvalidCredentials, InvalidInput
+from wishnotes.web import keys
+from wishnotes.web.forms import ActionForm, PasswordConfirmForm, RecoveryConfirmForm
+from wishnotes.web.navigation import form_error, render_form, safe_next
+
+bp = Blueprint("recovery", __name__, url_prefix="/recovery-kit")
+
+
+def kit_context(
+    recovery_key: bytes, form: RecoveryConfirmForm | None = None, next_url: str | None = None
+) -> dict:
+    """Return what the kit page needs: the groups and a form asking for one of them."""
+    groups = crypto.recovery_key_groups(recovery_key)
+    if form is None:
+        form = RecoveryConfirmForm(
+            kit=crypto.format_recovery_key(recovery_key),
+            index=secrets.randbelow(len(groups)),
+            next=next_url or "",
+        )
+    form.typed.label.text = f"To check you saved it, type group {form.index.data + 1}"
+    return {"groups": groups, "form": form}
+
+
+# Pages a signed-in user may see before the recovery kit is confirmed.
+_OPEN_BEFORE_KIT = {"static", "main.healthz", "auth.logout", "auth.unlock"}
+
+
+@bp.before_app_request
+def require_saved_kit():
+    """Send a new account to its recovery kit until one group was typed back."""
+    if (
+        current_user.is_authenticated
+        and current_user.recovery_confirmed_at is None
+        and request.blueprint != "recovery"
+        and request.endpoint not in _OPEN_BEFORE_KIT
+    ):
+        return redirect(url_for("recovery.kit"))
+    return None
+
+
+def _start_form():
+    return ActionForm() if current_user.recovery_confirmed_at is None else PasswordConfirmForm()
+
+
+@bp.get("/")
+@login_required
+def kit():
+    return render_template("auth/recovery_start.html", form=_start_form())
+
+
+@bp.post("/new")
+@login_required
+def new():
+    confirmed = current_user.recovery_confirmed_at is not None
+    form = _start_form()
+    if not form.validate_on_submit():
+        return render_form("auth/recovery_start.html", form)
+    if confirmed:
+        # Replacing a saved kit needs the password, not just an open session.
+        try:
+            unlocked = accounts.authenticate(
+                email=current_user.email,
+                password=form.password.data,
+                kdf=current_app.extensions["wishnotes.kdf"],
+            )
+        except InvalidCredentials:
+            form.password.errors.append("That password does not match.")
+            return render_form("auth/recovery_start.html", form)
+        user_key = unlocked.user_key
+    else:
+        user_key = keys.user_key()
+    recovery_key = accounts.new_recovery_key(
+        user=current_user, user_key=user_key, pepper=current_app.config["PEPPER_BYTES"]
+    )
+    return render_template("auth/recovery_kit.html", **kit_context(recovery_key))
+
+
+@bp.post("/confirm")
+@login_required
+def confirm():
+    form = RecoveryConfirmForm()
+    if form.validate_on_submit():
+        try:
+            accounts.confirm_recovery_kit(
+                user=current_user,
+                recovery_key_text=form.kit.data,
+                group_index=form.index.data,
+                typed=form.typed.data,
+                pepper=current_app.config["PEPPER_BYTES"],
+                now=now(),
+            )
+        except InvalidInput as exc:
+            form_error(form, exc)
+        else:
+            flash("Your recovery kit is saved. Keep it somewhere safe and private.")
+            return redirect(safe_next(form.next.data) or url_for("main.home"))
+    try:
+        recovery_key = crypto.parse_recovery_key(form.kit.data or "")
+    except ValueError:
+        flash("This recovery kit is no longer valid. Please make a new one.")
+        return redirect(url_for("recovery.kit"))
+    context = kit_context(recovery_key, form)
+    return render_template("auth/recovery_kit.html", **context), 422
