@@ -67,7 +67,7 @@ class BaseConfig:
 
     # Email.
     BASE_URL: str | None = None  # e.g. https://wishnotes.example; links in emails need it
-    MAIL_FROM = "Wishnotes <no-reply@localhost>"
+    MAIL_FROM = "Notes <no-reply@localhost>"  # neutral: the sender shows in every inbox
     SMTP_HOST = "127.0.0.1"
     SMTP_PORT = 25
     SMTP_USERNAME: str | None = None
@@ -75,7 +75,26 @@ class BaseConfig:
     SMTP_SECURITY = "none"  # none | starttls | tls
     SMTP_TIMEOUT = 10.0
 
+    # Background jobs and the email outbox (wishnotes.tasks, wishnotes.outbox, wishnotes.schedule).
+    HUEY_NAME = "wishnotes"
+    HUEY_IMMEDIATE = False  # run tasks in the calling thread (in memory); no consumer needed
+    HUEY_WORKERS = 2  # consumer threads of `wishnotes worker` and of the one inside `serve`
+    EMAIL_BATCH_SIZE = 100  # outbox rows one delivery task takes before handing on
+    EMAIL_MAX_ATTEMPTS = 5  # tries on a permanent (5xx) refusal before giving up
+    EMAIL_BACKOFF_BASE = timedelta(minutes=1)  # first retry delay; doubles each try
+    EMAIL_BACKOFF_MAX = timedelta(hours=1)
+    EMAIL_GIVE_UP_AFTER = timedelta(days=3)  # temporary failures are retried this long
+    EMAIL_LEASE = timedelta(minutes=10)  # a claimed row is retried after this if not recorded
+    SCHEDULE_BATCH_SIZE = 500  # users loaded, rendered and queued per transaction
+    SCHEDULE_CATCHUP = timedelta(hours=6)  # how far back a pass looks after missed passes
+    NOTE_NOTICE_INTERVAL = timedelta(hours=6)  # at most one "a note is waiting" per interval
+    NOTE_NOTICE_DELAY = timedelta(minutes=10)  # no notice if the note is opened before this
+    MAIL_TRANSPORT = None  # tests: a callable(config) -> transport; None means SMTP from config
+
     LOG_LEVEL = "INFO"
+
+    # Interface: where the Exit button and Shift pressed three times lead (a neutral site).
+    QUICK_EXIT_URL = "https://www.wikipedia.org/"
 
 
 class DevelopmentConfig(BaseConfig):
@@ -83,6 +102,7 @@ class DevelopmentConfig(BaseConfig):
 
     ENV = "development"
     SMTP_PORT = 8025
+    BASE_URL = "http://127.0.0.1:5000"  # http is allowed outside production only
 
 
 class ProductionConfig(BaseConfig):
@@ -133,10 +153,14 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "SMTP_PASSWORD": ("SMTP_PASSWORD", str),
     "SMTP_SECURITY": ("SMTP_SECURITY", str),
     "SMTP_TIMEOUT": ("SMTP_TIMEOUT", float),
+    "HUEY_WORKERS": ("HUEY_WORKERS", int),
+    "EMAIL_MAX_ATTEMPTS": ("EMAIL_MAX_ATTEMPTS", int),
+    "SCHEDULE_BATCH_SIZE": ("SCHEDULE_BATCH_SIZE", int),
     "PROXY_HOPS": ("PROXY_HOPS", int),
     "KDF_CONCURRENCY": ("KDF_CONCURRENCY", int),
     "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),
     "LOG_LEVEL": ("LOG_LEVEL", str),
+    "QUICK_EXIT_URL": ("QUICK_EXIT_URL", str),
 }
 
 

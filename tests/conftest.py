@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from wishnotes import accounts, create_app, pairing
 from wishnotes.extensions import db
 
+from .smtp import smtp_server  # noqa: F401 - a fixture: a real SMTP server on 127.0.0.1
+
 # Set by .ci/run to a throwaway database on the local PostgreSQL server.
 POSTGRES_URL = os.environ.get("WISHNOTES_TEST_DATABASE_URL")
 SECRET_KEY = "test-secret-key-" + "s" * 32

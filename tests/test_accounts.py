@@ -161,3 +161,33 @@ def test_concurrent_kdf_runs_are_capped(monkeypatch):
     for thread in threads:
         thread.join(timeout=10)
     assert peak == 2
+
+
+def test_recovery_kit_confirmation_tolerates_case_and_look_alike_characters(app_ctx):
+    reg = _register(app_ctx)
+    kit = crypto.format_recovery_key(reg.recovery_key)
+    groups = crypto.recovery_key_groups(reg.recovery_key)
+    typed = groups[2].lower().replace("o", "0").replace("i", "1").replace("b", "8")
+    accounts.confirm_recovery_kit(
+        user=reg.user,
+        recovery_key_text=kit,
+        group_index=2,
+        typed=f" {typed} ",
+        pepper=app_ctx.config["PEPPER_BYTES"],
+        now=now(),
+    )
+    assert reg.user.recovery_confirmed_at is not None
+
+
+@pytest.mark.parametrize("index", [-1, 8, 99])
+def test_recovery_kit_confirmation_rejects_out_of_range_groups(app_ctx, index):
+    reg = _register(app_ctx)
+    with pytest.raises(InvalidInput, match="no longer valid"):
+        accounts.confirm_recovery_kit(
+            user=reg.user,
+            recovery_key_text=crypto.format_recovery_key(reg.recovery_key),
+            group_index=index,
+            typed="AAAA",
+            pepper=app_ctx.config["PEPPER_BYTES"],
+            now=now(),
+        )

@@ -8,6 +8,7 @@ import pytest
 
 import config as app_config
 from wishnotes import create_app
+from wishnotes.errors import MailNotConfigured
 from wishnotes.server_secrets import MissingSecret
 
 from .conftest import PEPPER, SECRET_KEY
@@ -88,9 +89,20 @@ def test_postgres_urls_use_psycopg3(tmp_path):
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
 
 
+def test_production_refuses_to_start_without_a_base_url(tmp_path):
+    with pytest.raises(MailNotConfigured, match="WISHNOTES_BASE_URL"):
+        create_app(
+            ENV="production", INSTANCE_PATH=str(tmp_path), SECRET_KEY=SECRET_KEY, PEPPER=PEPPER
+        )
+
+
 def test_production_cookies_are_secure(tmp_path):
     app = create_app(
-        ENV="production", INSTANCE_PATH=str(tmp_path), SECRET_KEY=SECRET_KEY, PEPPER=PEPPER
+        ENV="production",
+        INSTANCE_PATH=str(tmp_path),
+        SECRET_KEY=SECRET_KEY,
+        PEPPER=PEPPER,
+        BASE_URL="https://notes.example.org",
     )
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"]

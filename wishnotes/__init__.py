@@ -24,13 +24,15 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         template_folder=str(TEMPLATES),
     )
     app.config.from_mapping(settings)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the database and the development secrets: owner-only.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     register_logging(app)
     register_secrets(app)
     register_crypto(app)
     register_database(app)
     register_security(app)  # first, so its request checks run before any extension reads the form
     register_extensions(app)
+    register_jobs(app)
     register_blueprints(app)
     register_errorhandlers(app)
     return app
@@ -125,12 +127,45 @@ def register_security(app: Flask) -> None:
     security.init_app(app)
 
 
+def register_jobs(app: Flask) -> None:
+    """Bind the huey queue (SQLite in the instance, or Redis) and check the email settings."""
+    from wishnotes import mail, tasks
+
+    mail.SmtpTransport.from_config(app.config)  # refuses an unknown SMTP_SECURITY
+    if app.config.get("BASE_URL") or app.config["ENV"] == "production":
+        # Refuses a missing or malformed address, and plain http in production: emails need it.
+        mail.base_url(app.config)
+    tasks.init_app(app)
+
+
 def register_blueprints(app: Flask) -> None:
     """Attach the web blueprints."""
-    from wishnotes.web import auth, main, pairing, recovery, settings
+    from wishnotes.web import (
+        account,
+        appearance,
+        auth,
+        emails,
+        idle,
+        main,
+        notes,
+        pairing,
+        program,
+        pwa,
+        recovery,
+        reset,
+        settings,
+        shell,
+    )
 
-    for module in (main, auth, recovery, pairing, settings):
-        app.register_blueprint(module.bp)
+    blueprints = (
+        (main, auth, recovery, reset, pairing, settings),  # accounts and pairing
+        (notes, account),  # notes and the key lifecycle
+        (program, emails),  # the week and its emails
+        (shell, pwa, idle, appearance),  # the interface around every page
+    )
+    for group in blueprints:
+        for module in group:
+            app.register_blueprint(module.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

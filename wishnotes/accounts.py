@@ -9,14 +9,14 @@ from datetime import datetime
 from importlib import resources
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto
+from wishnotes import crypto, keysessions
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import User
+from wishnotes.models import Pair, User
 
 PASSWORD_MIN = 10
 # Long enough for any passphrase, short enough that nobody makes the KDF hash megabytes.
@@ -219,10 +219,18 @@ def confirm_recovery_kit(
     """Mark the recovery kit as saved once the user typed one of its groups back correctly."""
     try:
         recovery_key = crypto.parse_recovery_key(recovery_key_text)
-        expected = crypto.recovery_key_groups(recovery_key)[group_index]
+        groups = crypto.recovery_key_groups(recovery_key)
+        if group_index < 0:
+            raise IndexError(group_index)
+        groups[group_index] = typed or ""
     except (ValueError, IndexError):
         raise InvalidInput("This recovery kit is no longer valid. Please make a new one.") from None
-    if "".join((typed or "").split()).replace("-", "").upper() != expected:
+    # Parse the typed group in place, so it gets the same tolerance (case, 0/O, 1/I) as a full key.
+    try:
+        matches = crypto.parse_recovery_key("".join(groups)) == recovery_key
+    except ValueError:
+        matches = False
+    if not matches:
         raise InvalidInput(
             "That does not match the group on your kit. Please look again.", field="typed"
         )
@@ -241,3 +249,53 @@ def new_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
     recovery_key = set_recovery_key(user=user, user_key=user_key, pepper=pepper)
     db.session.commit()
     return recovery_key
+
+
+# --- password change and account deletion (settings) --------------------------------------
+
+
+def change_password(
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    kdf: KdfRunner,
+    keep_key_session: str | None = None,
+) -> None:
+    """Re-wrap the user key under a new password; end every other login and key session.
+
+    Only the user's row changes: no note is re-encrypted. `session_version` moves on, so other
+    login and remember-me cookies stop working; the caller logs the current browser in again.
+    """
+    check_password(new_password, email=user.email, field="new_password")
+    try:
+        unlocked = authenticate(email=user.email, password=current_password, kdf=kdf)
+    except InvalidCredentials:
+        raise InvalidInput("That password does not match.", field="current_password") from None
+    set_password(user=user, user_key=unlocked.user_key, password=new_password, kdf=kdf)
+    user.session_version += 1
+    db.session.commit()
+    keysessions.close_all(user_id=user.id, keep_cookie=keep_key_session)
+
+
+def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) -> None:
+    """Delete the account for good and end its pair, so the partner sees the pair has ended.
+
+    The database cascades take the user's key sessions, invites and every note they wrote or
+    received with the row; their keys and wrapped keys are columns of the row itself.
+    """
+    try:
+        authenticate(email=user.email, password=password, kdf=kdf)
+    except InvalidCredentials:
+        raise InvalidInput("That password does not match.", field="password") from None
+    if user.pair_id is not None:
+        pair_id = user.pair_id
+        db.session.execute(update(Pair).where(Pair.id == pair_id).values(ended_at=now))
+        db.session.execute(
+            update(User)
+            .where(User.pair_id == pair_id)
+            .values(pair_id=None)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.delete(user)
+    db.session.commit()

@@ -6,7 +6,11 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
-from wishnotes import create_app, database
+from wishnotes import create_app, database, tasks
+from wishnotes.bench import bench
+from wishnotes.bench_emails import bench_emails
+from wishnotes.bench_notes import notes_command
+from wishnotes.bench_pages import pages as bench_pages
 
 
 def _create_app():
@@ -22,6 +26,9 @@ def main() -> None:
 
 main.add_command(shell_command)
 main.add_command(routes_command)
+main.add_command(bench)
+for command in (notes_command, bench_emails, bench_pages):
+    bench.add_command(command)
 
 
 @main.command("serve")
@@ -38,8 +45,62 @@ def serve(host: str, port: int, threads: int) -> None:
     if database.is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
         # The embedded default keeps itself up to date; PostgreSQL deployments run `db upgrade`.
         upgrade()
+    consumer = None
+    if tasks.is_embedded(app):
+        # One command, a working app with emails: the job consumer runs in this process.
+        consumer = tasks.start_embedded_consumer(app)
+        click.echo("Background jobs (emails) run in this process.")
     click.echo(f"Wishnotes on http://{host}:{port}/ ({app.config['ENV']})")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="wishnotes")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="wishnotes")
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+
+
+@main.command("worker")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker threads [HUEY_WORKERS].")
+@click.option("--no-periodic", is_flag=True, help="Leave the minute schedule to another worker.")
+@with_appcontext
+def worker(workers: int | None, no_periodic: bool) -> None:
+    """Run the background jobs (email delivery and schedule) until Ctrl-C."""
+    import logging
+
+    app = current_app._get_current_object()
+    if app.config["HUEY_IMMEDIATE"]:
+        raise click.ClickException("HUEY_IMMEDIATE is on: jobs run where they are queued.")
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(name)s %(message)s")
+    tasks.run_worker(app, workers=workers, periodic=not no_periodic)
+
+
+@main.group("emails")
+def emails() -> None:
+    """Email jobs, for operators and cron-style deployments."""
+
+
+@emails.command("run-due")
+@click.option("--now", "moment", help="Act as if it were this ISO-8601 time (default: now).")
+@with_appcontext
+def run_due(moment: str | None) -> None:
+    """Queue the emails due now and deliver everything due, then print how many were sent."""
+    from datetime import UTC, datetime
+
+    from wishnotes.clock import now
+
+    when = now()
+    if moment:
+        try:
+            when = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(
+                "use ISO-8601, e.g. 2026-03-08T23:00:00Z", param_hint="--now"
+            ) from None
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    result = tasks.run_due(now=when)
+    click.echo(
+        f"Sent {result.sent} emails ({result.queued} newly due, {result.retried} to retry "
+        f"later, {result.failed} given up, {result.skipped} no longer needed)."
+    )
 
 
 if __name__ == "__main__":

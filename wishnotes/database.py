@@ -37,6 +37,8 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL never corrupts; a power cut may lose only the last commits.
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 

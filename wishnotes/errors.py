@@ -38,6 +38,18 @@ class Locked(WishnotesError):
     message = "Your notes are locked. Enter your password to open them."
 
 
+class ResetLinkInvalid(WishnotesError):
+    message = "This link is not valid any more. You can ask for a new one."
+
+
+class ResetLinkExpired(ResetLinkInvalid):
+    message = "This link has expired; links work for one hour. You can ask for a new one."
+
+
+class ResetLinkUsed(ResetLinkInvalid):
+    message = "This link has already been used. You can ask for a new one."
+
+
 # --- pairing ------------------------------------------------------------------------------
 
 
@@ -84,3 +96,86 @@ class DecryptionFailed(WishnotesError):
     """Any failure to open a wrapped key or an envelope; one generic message on purpose."""
 
     message = "This could not be opened."
+
+
+# --- notes --------------------------------------------------------------------------------
+
+
+class NoteNotFound(WishnotesError):
+    """No such note for this user: unknown, malformed, another pair's, or not theirs to use."""
+
+    message = "There is no note at this address."
+
+
+class KeyChanged(WishnotesError):
+    """The partner's public keys in the database differ from the ones pinned in the keyring."""
+
+    message = (
+        "Your partner's key has changed since you paired, so nothing was opened or sent. "
+        "Compare your safety numbers with your partner, in person or on a call you trust."
+    )
+
+
+# --- week and email -----------------------------------------------------------------------
+
+
+class NoWeek(WishnotesError):
+    message = "There is no week under way just now."
+
+
+class WeekInProgress(WishnotesError):
+    message = "A week is already under way. You can finish it first, whenever you like."
+
+
+class WeekAlreadyPaused(WishnotesError):
+    message = "The week is already paused."
+
+
+class WeekNotPaused(WishnotesError):
+    message = "The week is not paused."
+
+
+class PausedByPartner(WishnotesError):
+    # Says nothing about why: a pause needs no reason, and the other partner sees only "paused".
+    message = "The week is paused for now. It goes on when it is resumed."
+
+
+class UnsubscribeLinkInvalid(WishnotesError):
+    message = "This link is not valid. You can change your emails in your settings."
+
+
+class MailNotConfigured(WishnotesError):
+    """Emails cannot be built or sent: BASE_URL or the SMTP settings are missing or unsafe."""
+
+    message = "Emails are not set up on this server."
+
+
+class DeliveryError(WishnotesError):
+    """The SMTP server did not take a message. `reason` is a short code and text, never a body."""
+
+    message = "The email could not be delivered."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason[:500]
+
+
+class DeliveryDeferred(DeliveryError):
+    """A temporary failure (4xx, timeout): try this message again later."""
+
+
+class ServerUnavailable(DeliveryDeferred):
+    """The server cannot be reached or dropped the connection: stop this batch, retry later."""
+
+
+class DeliveryRejected(DeliveryError):
+    """A permanent failure (5xx): retried a set number of times, then given up."""
+
+
+class EarlierKeysLocked(DecryptionFailed):
+    """A note sealed to keys the user had before a fresh start, which are still locked."""
+
+    message = (
+        "This note was sealed to the keys you had before you started again. It opens again if "
+        "your old password or recovery key turns up."
+    )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    Boolean,
+    Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
+    false,
+    text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -42,6 +49,8 @@ class UTCDateTime(TypeDecorator):
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    # Ids are never reused on SQLite either: a pinned key or an ended pair must not point elsewhere.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised, lower-case
@@ -68,6 +77,22 @@ class User(UserMixin, db.Model):
     keyring: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     recovery_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # Appearance (wishnotes.appearance): server defaults so existing rows get the discreet choices.
+    blur_notes: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    app_look: Mapped[str] = mapped_column(String(16), default="discreet", server_default="discreet")
+
+    # Email settings (wishnotes.preferences): the scheduler filters on these, see the indexes
+    # under "week and email". Hours are local to `timezone`; weekdays count Monday=0..Sunday=6.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    weekly_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    weekly_weekday: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    weekly_hour: Mapped[int] = mapped_column(Integer, default=18, server_default="18")
+    daily_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    daily_hour: Mapped[int] = mapped_column(Integer, default=18, server_default="18")
+    note_notice: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    discreet_subjects: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    last_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
     pair_id: Mapped[int | None] = mapped_column(
         ForeignKey("pairs.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -85,6 +110,7 @@ class Pair(db.Model):
     """Two partners. A user belongs to at most one live pair (users.pair_id)."""
 
     __tablename__ = "pairs"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Plain ids, no foreign key: users point at pairs, and this history must outlive a deletion.
@@ -124,3 +150,161 @@ class KeySession(db.Model):
     wrapped_user_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PasswordReset(db.Model):
+    """An emailed single-use link that proves the mailbox; only the token's SHA-256 is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RetiredKeys(db.Model):
+    """A user's earlier keys, kept after a reset without the recovery key (nothing destroyed).
+
+    They stay locked under the old password and the old recovery key. If either turns up, the old
+    user key is wrapped under the current one (`uk_by_current`) and the earlier notes open again.
+    """
+
+    __tablename__ = "retired_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kdf_salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kdf_memory_kib: Mapped[int] = mapped_column(Integer)
+    kdf_iterations: Mapped[int] = mapped_column(Integer)
+    kdf_lanes: Mapped[int] = mapped_column(Integer)
+    auth_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    uk_by_password: Mapped[bytes] = mapped_column(LargeBinary)
+    uk_by_recovery: Mapped[bytes] = mapped_column(LargeBinary)
+    private_keys: Mapped[bytes] = mapped_column(LargeBinary)
+    hpke_public: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_public: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    uk_by_current: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# --- notes --------------------------------------------------------------------------------
+
+
+class Note(db.Model):
+    """One note between the two members of a pair; its words exist only inside `envelope`.
+
+    The id is random (not a counter) and chosen before sealing, because the signed header binds it.
+    Everything in clear here is metadata the pages need without keys: who, when, read or not.
+    """
+
+    __tablename__ = "notes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Ended pairs keep their rows (history), so a note outlives its pair unless someone deletes it.
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The signed envelope: header, a data-key stanza per reader, ciphertext (crypto.seal_envelope).
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Which week prompt the note answered, if any (a key from the prompt library, not user text).
+    prompt_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The reader's gentle answer, itself a signed envelope (kind "answer") sealed to both.
+    answer_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<Note {self.id}>"
+
+
+# --- week and email -----------------------------------------------------------------------
+
+# The scheduler asks "who in this time zone wants an email at this local weekday and hour".
+Index("ix_users_weekly_slot", User.timezone, User.weekly_weekday, User.weekly_hour)
+Index("ix_users_daily_slot", User.timezone, User.daily_hour)
+
+
+class ProgramWeek(db.Model):
+    """A pair's themed week of seven daily prompts (DESIGN §5); see wishnotes.program."""
+
+    __tablename__ = "program_weeks"
+    __table_args__ = (
+        # At most one unfinished week per pair, even when both partners press "start" at once.
+        Index(
+            "uq_program_weeks_current",
+            "pair_id",
+            unique=True,
+            sqlite_where=text("finished_at IS NULL"),
+            postgresql_where=text("finished_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    theme_key: Mapped[str] = mapped_column(String(64))  # a week key of the prompt library
+    start_date: Mapped[date] = mapped_column(Date)  # day 1, in `timezone`
+    timezone: Mapped[str] = mapped_column(String(64))
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<ProgramWeek {self.id}>"
+
+
+class OutboxEmail(db.Model):
+    """One email, written in the same transaction as its cause and delivered by a job.
+
+    `idempotency_key` ("kind:user:period") is unique, so a cause replayed or a schedule run twice
+    queues one row. Status: pending -> sending (claimed until `next_attempt_at`, the lease) ->
+    sent | pending again (retry) | failed (given up, `last_error` says why) | skipped.
+    """
+
+    __tablename__ = "outbox_emails"
+    __table_args__ = (Index("ix_outbox_emails_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    period: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    message_id: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    unsubscribe_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<OutboxEmail {self.id} {self.kind} {self.status}>"
+
+
+class ScheduleMark(db.Model):
+    """How far the email scheduler has looked, so each pass covers only newly passed hours."""
+
+    __tablename__ = "schedule_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scanned_until: Mapped[datetime] = mapped_column(UTCDateTime)

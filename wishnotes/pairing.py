@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from wishnotes import keyring
 from wishnotes.errors import (
     AlreadyPaired,
     InviteExpired,
@@ -19,7 +20,7 @@ from wishnotes.errors import (
     SelfInvite,
 )
 from wishnotes.extensions import db
-from wishnotes.models import Invite, Pair, User
+from wishnotes.models import Invite, Note, Pair, User
 
 INVITE_TTL = timedelta(hours=48)
 _TOKEN_BYTES = 24  # 192 bits
@@ -90,8 +91,12 @@ def find_invite(*, token: str, now: datetime) -> Invite:
     return invite
 
 
-def accept_invite(*, user: User, token: str, now: datetime) -> Pair:
-    """Pair the user with the invite's sender; the invite is used up."""
+def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | None = None) -> Pair:
+    """Pair the user with the invite's sender; the invite is used up.
+
+    With the joiner's `user_key`, the inviter's public keys are pinned in the joiner's keyring in
+    the same transaction; the inviter pins the joiner's on first use (see keyring).
+    """
     invite = find_invite(token=token, now=now)
     inviter = invite.inviter
     if inviter.id == user.id:
@@ -121,6 +126,8 @@ def accept_invite(*, user: User, token: str, now: datetime) -> Pair:
         db.session.rollback()
         raise InviterPaired() if user.pair_id is None else AlreadyPaired()
     _revoke_live(user=user, now=now)  # the joiner's own invite is no longer needed
+    if user_key is not None:
+        keyring.pin_partner(user=user, user_key=user_key, partner=inviter, now=now)
     db.session.commit()
     db.session.refresh(user)
     db.session.refresh(inviter)
@@ -134,12 +141,18 @@ def partner_of(user: User) -> User | None:
     return db.session.scalar(select(User).where(User.pair_id == user.pair_id, User.id != user.id))
 
 
-def unpair(*, user: User, now: datetime) -> Pair:
-    """End the user's pair for both partners."""
+def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
+    """End the user's pair for both partners, deleting the notes the user wrote if they chose so.
+
+    Each partner decides for the notes they wrote; the other one can do so later from their
+    past notes (notes.delete_past_written).
+    """
     if user.pair_id is None:
         raise NotPaired()
     pair = db.session.get(Pair, user.pair_id)
     pair.ended_at = now
+    if delete_my_notes:
+        db.session.execute(delete(Note).where(Note.pair_id == pair.id, Note.sender_id == user.id))
     db.session.execute(
         update(User)
         .where(User.pair_id == pair.id)
@@ -149,3 +162,18 @@ def unpair(*, user: User, now: datetime) -> Pair:
     db.session.commit()
     db.session.refresh(user)
     return pair
+
+
+def ended_pair(user: User) -> Pair | None:
+    """Return the user's most recent pair if it has ended and they have not paired again."""
+    if user.pair_id is not None:
+        return None
+    latest = db.session.scalar(
+        select(Pair)
+        .where((Pair.first_user_id == user.id) | (Pair.second_user_id == user.id))
+        # SQLite can give a deleted user's id to a new account; older pairs are not theirs.
+        .where(Pair.created_at >= user.created_at)
+        .order_by(Pair.created_at.desc(), Pair.id.desc())
+        .limit(1)
+    )
+    return latest if latest is not None and latest.ended_at is not None else None

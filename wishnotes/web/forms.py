@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, IntegerField, PasswordField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length
 from wtforms.widgets import HiddenInput
 
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
+from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, TITLE_MAX
 
 _EMAIL_KW = {"autocomplete": "email", "inputmode": "email", "maxlength": EMAIL_MAX}
 
@@ -89,4 +102,210 @@ class PasswordConfirmForm(FlaskForm):
         "Your password",
         validators=[InputRequired("Please enter your password.")],
         render_kw=_password_kw("current-password"),
+    )
+
+
+# --- forgot password -----------------------------------------------------------------------
+
+_RECOVERY_KW = {
+    "autocomplete": "off",
+    "autocapitalize": "characters",
+    "spellcheck": "false",
+    "maxlength": 80,
+}
+
+
+def _new_password_field(label: str = "New password") -> PasswordField:
+    return PasswordField(
+        label,
+        description=f"At least {PASSWORD_MIN} characters.",
+        validators=[InputRequired("Please choose a new password.")],
+        render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
+    )
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField(
+        "Email", validators=[DataRequired("Please enter your email address.")], render_kw=_EMAIL_KW
+    )
+
+
+class ResetWithKeyForm(FlaskForm):
+    recovery_key = StringField(
+        "Recovery key",
+        description="The 32 characters from your recovery kit. Dashes and spaces are fine.",
+        validators=[InputRequired("Please enter your recovery key.")],
+        render_kw=_RECOVERY_KW,
+    )
+    password = _new_password_field()
+
+
+class FreshStartForm(FlaskForm):
+    password = _new_password_field()
+    understood = BooleanField(
+        "I understand that my earlier notes stay locked until my old password or recovery key "
+        "turns up"
+    )
+
+
+class RestoreForm(FlaskForm):
+    secret = PasswordField(
+        "Old password or old recovery key",
+        validators=[InputRequired("Please enter an old password or recovery key.")],
+        render_kw={"autocomplete": "off", "maxlength": PASSWORD_MAX},
+    )
+
+
+# --- appearance ----------------------------------------------------------------------------
+
+
+class AppearanceForm(FlaskForm):
+    # The service checks the look (validate_choice off), so a forged value gets our own message.
+    app_look = RadioField(
+        "How the app shows itself",
+        validators=[InputRequired("Please choose one of the two looks.")],
+        validate_choice=False,
+    )
+    blur_notes = BooleanField(
+        "Blur notes until I tap them",
+        description="Someone glancing at your screen sees only soft shapes, not words.",
+    )
+
+
+# --- notes ---------------------------------------------------------------------------------
+
+
+class ComposeForm(FlaskForm):
+    title = StringField(
+        "A title, if you like",
+        render_kw={"maxlength": TITLE_MAX, "autocomplete": "off"},
+    )
+    body = TextAreaField(
+        "Your note",
+        description="Only your partner can read it. Up to 4,000 characters.",
+        validators=[InputRequired("Please write your note first.")],
+        render_kw={"maxlength": BODY_MAX, "rows": 8, "autocomplete": "off"},
+    )
+    sealed = BooleanField(
+        "Sealed: keep no copy for me",
+        description="Even you will not be able to open it again once it is sent.",
+    )
+    # Set by the week's compose screen; the service checks it is a prompt key.
+    prompt_key = HiddenField(validators=[Length(max=PROMPT_KEY_MAX)])
+    # Asked for only when the notes locked while the note was being written.
+    password = PasswordField(
+        "Your password, to unlock and send",
+        render_kw=_password_kw("current-password"),
+    )
+
+
+class AnswerForm(FlaskForm):
+    # Filled by the answer button pressed (name="choice"), so not a hidden field.
+    choice = StringField()
+
+
+class DeletePastNotesForm(FlaskForm):
+    confirm = BooleanField(
+        "Yes, delete the notes I wrote in past pairs",
+        validators=[DataRequired("Please tick the box to confirm.")],
+    )
+
+
+class UnpairChoiceForm(UnpairForm):
+    delete_my_notes = BooleanField(
+        "Also delete the notes I wrote",
+        description="They disappear for both of you. Notes your partner wrote are theirs to keep "
+        "or delete.",
+    )
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[InputRequired("Please enter your current password.")],
+        render_kw=_password_kw("current-password"),
+    )
+    new_password = PasswordField(
+        "New password",
+        description=f"At least {PASSWORD_MIN} characters. A few unrelated words work well.",
+        validators=[InputRequired("Please choose a new password.")],
+        render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
+    )
+
+
+class DeleteAccountForm(PasswordConfirmForm):
+    confirm = BooleanField(
+        "Yes, delete my account and every note in it",
+        validators=[DataRequired("Please tick the box to confirm.")],
+    )
+
+
+class TrustKeysForm(FlaskForm):
+    confirm = BooleanField(
+        "We compared our safety numbers and they are the same",
+        validators=[DataRequired("Please tick the box once you have compared them.")],
+    )
+
+
+# --- week and email -----------------------------------------------------------------------
+# Choices are checked by the services (wishnotes.program, wishnotes.preferences), which say
+# what is wrong in plain words; these fields only turn the submitted text into values. Time
+# zone choices are set by the views: a few hundred zones would make a page too heavy.
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _theme_choices():
+    from wishnotes import program
+
+    return [SelectChoice(week.key, week.title) for week in program.library().weeks]
+
+
+_HOURS = [SelectChoice(hour, f"{hour:02d}:00") for hour in range(24)]
+_WEEKDAYS = [
+    SelectChoice(number, name)
+    for number, name in enumerate(
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    )
+]
+
+
+class StartWeekForm(FlaskForm):
+    theme = SelectField("Theme", choices=_theme_choices, validate_choice=False)
+    start_date = DateField(
+        "First day",
+        validators=[InputRequired("Please choose the first day.")],
+        render_kw={"autocomplete": "off"},
+    )
+    timezone = SelectField(
+        "Time zone for the week",
+        description="Each day of the week begins at midnight here.",
+        validate_choice=False,
+    )
+
+
+class EmailSettingsForm(FlaskForm):
+    timezone = SelectField("Your time zone", validate_choice=False)
+    weekly_email = BooleanField("Send me a weekly reminder")
+    weekly_weekday = SelectField(
+        "On", choices=_WEEKDAYS, coerce=_int_or_none, validate_choice=False
+    )
+    weekly_hour = SelectField("At", choices=_HOURS, coerce=_int_or_none, validate_choice=False)
+    daily_email = BooleanField("During a week, send me each day's prompt")
+    daily_hour = SelectField("At", choices=_HOURS, coerce=_int_or_none, validate_choice=False)
+    note_notice = BooleanField(
+        "Tell me when something is waiting for me",
+        description="At most once every six hours, and never for a note you already opened.",
+    )
+    discreet_subjects = BooleanField(
+        "Discreet emails",
+        description="Subjects and text that say nothing about what the emails are for.",
     )

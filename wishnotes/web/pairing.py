@@ -8,10 +8,21 @@ from flask_login import current_user, login_required
 from wishnotes import pairing
 from wishnotes.clock import now
 from wishnotes.errors import AlreadyPaired, InviteInvalid, NotPaired, SelfInvite
-from wishnotes.web.forms import ActionForm, UnpairForm
+from wishnotes.web import keys
+from wishnotes.web.forms import ActionForm, UnpairChoiceForm
 from wishnotes.web.navigation import render_form
 
 bp = Blueprint("pairing", __name__, url_prefix="/pair")
+
+
+@bp.app_context_processor
+def pairing_context() -> dict:
+    """Let templates ask, only where they need it, whether the user's pair has ended."""
+
+    def pair_ended() -> bool:
+        return current_user.is_authenticated and pairing.ended_pair(current_user) is not None
+
+    return {"pair_ended": pair_ended}
 
 
 @bp.get("/")
@@ -60,7 +71,10 @@ def join(token: str):
     form = ActionForm()
     if form.validate_on_submit():
         try:
-            pairing.accept_invite(user=current_user, token=token, now=now())
+            # Accepting needs the keys: the inviter's keys are pinned in the joiner's keyring.
+            pairing.accept_invite(
+                user=current_user, token=token, now=now(), user_key=keys.user_key()
+            )
         except (InviteInvalid, AlreadyPaired) as exc:
             form.form_errors.append(exc.message)
         else:
@@ -76,9 +90,9 @@ def unpair():
     if partner is None:
         flash(NotPaired.message)
         return redirect(url_for("pairing.index"))
-    form = UnpairForm()
+    form = UnpairChoiceForm()
     if form.validate_on_submit():
-        pairing.unpair(user=current_user, now=now())
+        pairing.unpair(user=current_user, now=now(), delete_my_notes=form.delete_my_notes.data)
         flash("Your pair has ended. Take care of yourself.")
         return redirect(url_for("pairing.index"))
     return render_form("pairing/unpair.html", form, partner=partner)

@@ -33,7 +33,17 @@ def kit_context(
 
 
 # Pages a signed-in user may see before the recovery kit is confirmed.
-_OPEN_BEFORE_KIT = {"static", "main.healthz", "auth.logout", "auth.unlock"}
+_OPEN_BEFORE_KIT = {
+    "static",
+    "main.healthz",
+    "auth.logout",
+    "auth.unlock",
+    "pwa.service_worker",
+    "pwa.offline",
+    "pwa.manifest",
+    "idle.status",
+    "idle.still_here",
+}
 
 
 @bp.before_app_request

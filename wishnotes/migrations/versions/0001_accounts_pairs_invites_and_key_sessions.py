@@ -24,7 +24,8 @@ def upgrade():
     sa.Column('second_user_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_pairs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pairs')),
+    sqlite_autoincrement=True
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -48,7 +49,8 @@ def upgrade():
     sa.Column('pair_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['pair_id'], ['pairs.id'], name=op.f('fk_users_pair_id_pairs'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('email', name=op.f('uq_users_email'))
+    sa.UniqueConstraint('email', name=op.f('uq_users_email')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_pair_id'), ['pair_id'], unique=False)

@@ -1,0 +1,63 @@
+"""The compose page shows today's prompt; a starter link fills the body and records the prompt."""
+
+import html
+import re
+
+from wishnotes import program
+from wishnotes.extensions import db
+from wishnotes.models import Note, User
+
+from .conftest import login, now, pair_users, post_form, register_user
+
+
+def _paired_with_week(app):
+    ada_id, _ = register_user(app, "ada@example.com", "Ada")
+    bo_id, _ = register_user(app, "bo@example.com", "Bo")
+    pair_users(app, ada_id, bo_id)
+    with app.app_context():
+        ada = db.session.get(User, ada_id)
+        program.start_week(
+            user=ada, theme_key="wishes", start_date=now().date(), timezone="UTC", now=now()
+        )
+    client = app.test_client()
+    login(client)
+    return client
+
+
+def test_compose_shows_todays_prompt_and_starter_links(app):
+    client = _paired_with_week(app)
+    page = html.unescape(client.get("/notes/new").get_data(as_text=True))
+    first = program.library().first_week().prompt_for_day(1)
+    assert first.title in page
+    assert "/notes/new?prompt=wishes-1&starter=0" in page
+
+
+def test_a_starter_link_fills_the_body_and_the_sent_note_records_its_prompt(app):
+    client = _paired_with_week(app)
+    first = program.library().first_week().prompt_for_day(1)
+    page = html.unescape(client.get("/notes/new?prompt=wishes-1&starter=0").get_data(as_text=True))
+    body = re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1)
+    assert body.strip() == first.starters[0].rstrip("…").strip()
+    assert 'name="prompt_key" type="hidden" value="wishes-1"' in page
+    sent = post_form(
+        client,
+        "/notes/new",
+        {"body": body + "to walk by the river.", "prompt_key": "wishes-1"},
+        token_from="/notes/new",
+    )
+    assert sent.status_code == 302
+    with app.app_context():
+        assert db.session.query(Note).one().prompt_key == "wishes-1"
+
+
+def test_unknown_prompt_or_starter_in_the_link_is_ignored(app):
+    client = _paired_with_week(app)
+    for query in (
+        "prompt=nope&starter=0",
+        "prompt=wishes-1&starter=99",
+        "prompt=wishes-1&starter=x",
+    ):
+        page = client.get(f"/notes/new?{query}")
+        assert page.status_code == 200
+        body = re.search(r"<textarea[^>]*>(.*?)</textarea>", page.get_data(as_text=True), re.S)
+        assert body.group(1).strip() == ""

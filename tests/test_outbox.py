@@ -1,0 +1,375 @@
+"""The outbox: idempotent queueing in the caller's transaction, and the delivery state machine.
+
+Delivery here goes through a scripted in-memory transport; tests/test_email_delivery.py sends
+the same rows to a real SMTP server.
+"""
+
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+from sqlalchemy import func, select
+
+from wishnotes import accounts, mail, notes, outbox
+from wishnotes.errors import DeliveryDeferred, DeliveryRejected, ServerUnavailable
+from wishnotes.extensions import db, huey
+from wishnotes.models import OutboxEmail, User
+
+from .conftest import PASSWORD, pair_users, register_user
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class ScriptedTransport:
+    """Accepts messages, or raises the next scripted failure (None = accept)."""
+
+    def __init__(self, *outcomes) -> None:
+        self.outcomes = list(outcomes)
+        self.sent = []
+        self.connections = 0
+
+    @contextmanager
+    def connect(self):
+        self.connections += 1
+        if self.outcomes and isinstance(self.outcomes[0], ServerUnavailable):
+            raise self.outcomes.pop(0)
+        yield self
+
+    def send(self, message) -> None:
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+        self.sent.append(message)
+
+
+@pytest.fixture
+def ada(app_ctx):
+    user_id, _ = register_user(app_ctx, "ada@example.com", "Ada")
+    return db.session.get(User, user_id)
+
+
+def queue(user, period="p1", kind="weekly", now=T0, send_after=None) -> int:
+    email = outbox.Queued(
+        user_id=user.id,
+        kind=kind,
+        period=period,
+        to_address=user.email,
+        rendered=mail.Rendered(subject="Your weekly reminder", text="Hello", html="<p>Hello</p>"),
+        unsubscribe_url=None if kind == outbox.PASSWORD_RESET else "https://x.test/u/1",
+        send_after=send_after or now,
+    )
+    count = outbox.enqueue_many([email], now=now)
+    db.session.commit()
+    return count
+
+
+def rows():
+    return list(db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)))
+
+
+def plain_text(message) -> str:
+    """The text part of a sent message, read back as a mail client would."""
+    parsed = message_from_bytes(message.as_bytes(), policy=default)
+    return parsed.get_body(("plain",)).get_content()
+
+
+def deliver(transport, now=T0, **kwargs):
+    return outbox.deliver_due(now=now, transport=transport, **kwargs)
+
+
+def test_a_repeated_key_queues_one_row_and_keeps_the_callers_transaction_whole(app_ctx, ada):
+    ada.display_name = "Ada L"
+    first = outbox.Queued(
+        user_id=ada.id,
+        kind="weekly",
+        period="2026-W10",
+        to_address=ada.email,
+        rendered=mail.Rendered("s", "t", "h"),
+        unsubscribe_url=None,
+        send_after=T0,
+    )
+    assert outbox.enqueue_many([first, first], now=T0) == 1
+    assert outbox.enqueue_many([first], now=T0) == 0
+    db.session.commit()
+    assert len(rows()) == 1
+    assert db.session.get(User, ada.id).display_name == "Ada L"
+    assert rows()[0].idempotency_key == f"weekly:{ada.id}:2026-W10"
+
+
+def test_a_due_row_is_sent_once_and_recorded_with_its_message_id(app_ctx, ada):
+    queue(ada)
+    transport = ScriptedTransport()
+    report = deliver(transport)
+    assert report.sent == 1 and len(transport.sent) == 1
+    row = rows()[0]
+    assert (row.status, row.attempts, row.sent_at) == ("sent", 1, T0)
+    assert transport.sent[0]["Message-ID"] == row.message_id
+    assert deliver(transport, now=T0 + timedelta(days=1)).sent == 0
+    assert len(transport.sent) == 1
+
+
+def test_a_row_queued_for_later_waits_until_its_time(app_ctx, ada):
+    queue(ada, send_after=T0 + timedelta(minutes=10))
+    transport = ScriptedTransport()
+    assert deliver(transport).sent == 0
+    assert deliver(transport, now=T0 + timedelta(minutes=10)).sent == 1
+
+
+def test_temporary_failures_back_off_exponentially_then_deliver(app_ctx, ada):
+    queue(ada)
+    transport = ScriptedTransport(*[DeliveryDeferred("451 4.3.0 try later")] * 3)
+    now = T0
+    waits = []
+    for _ in range(3):
+        assert deliver(transport, now=now).retried == 1
+        row = rows()[0]
+        assert row.status == "pending" and row.last_error == "451 4.3.0 try later"
+        waits.append(row.next_attempt_at - now)
+        assert deliver(transport, now=row.next_attempt_at - timedelta(seconds=1)).retried == 0
+        now = row.next_attempt_at
+    assert waits == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
+    assert deliver(transport, now=now).sent == 1
+    assert rows()[0].attempts == 4
+
+
+def test_backoff_is_capped(app_ctx):
+    rules = outbox.Policy(backoff_base=timedelta(minutes=1), backoff_max=timedelta(hours=1))
+    assert rules.retry_delay(6) == timedelta(minutes=32)
+    assert rules.retry_delay(7) == timedelta(hours=1)  # 64 minutes, capped
+    assert rules.retry_delay(40) == timedelta(hours=1)
+
+
+def test_permanent_refusals_give_up_after_the_set_number_of_tries_and_say_why(app_ctx, ada):
+    app_ctx.config["EMAIL_MAX_ATTEMPTS"] = 3
+    queue(ada)
+    transport = ScriptedTransport(*[DeliveryRejected("550 5.1.1 no such mailbox")] * 5)
+    now = T0
+    outcomes = []
+    for _ in range(3):
+        report = deliver(transport, now=now)
+        outcomes.append((report.retried, report.failed))
+        now = rows()[0].next_attempt_at
+    assert outcomes == [(1, 0), (1, 0), (0, 1)]
+    row = rows()[0]
+    assert row.status == "failed"
+    assert row.last_error == "refused 3 times; last: 550 5.1.1 no such mailbox"
+    assert deliver(transport, now=now + timedelta(days=1)).failed == 0
+
+
+def test_temporary_failures_give_up_only_after_the_give_up_period(app_ctx, ada):
+    queue(ada)
+    transport = ScriptedTransport(*[DeliveryDeferred("421 busy")] * 100)
+    assert deliver(transport, now=T0 + timedelta(days=2)).retried == 1
+    report = deliver(transport, now=T0 + timedelta(days=3))
+    assert report.failed == 1
+    assert rows()[0].last_error.endswith("last: 421 busy")
+
+
+def test_an_unreachable_server_stops_the_batch_and_loses_nothing(app_ctx, ada):
+    for period in ("a", "b", "c"):
+        queue(ada, period=period)
+    down = ScriptedTransport(ServerUnavailable("cannot reach the SMTP server: refused"))
+    report = deliver(down)
+    assert (report.sent, report.retried, report.more) == (0, 1, False)
+    assert [row.status for row in rows()] == ["pending"] * 3
+    assert [row.attempts for row in rows()] == [1, 0, 0]
+    up = ScriptedTransport()
+    assert deliver(up, now=T0 + timedelta(minutes=1)).sent == 3
+    assert len({message["Message-ID"] for message in up.sent}) == 3
+
+
+def test_a_claimed_row_is_left_alone_until_its_lease_runs_out(app_ctx, ada):
+    queue(ada)
+    with outbox._ledger() as ledger:
+        assert ledger.claim(rows()[0].id, now=T0, lease=timedelta(minutes=10)) is not None
+    transport = ScriptedTransport()
+    assert deliver(transport, now=T0 + timedelta(minutes=9)).sent == 0
+    assert rows()[0].status == "sending"
+    assert deliver(transport, now=T0 + timedelta(minutes=10)).sent == 1
+    assert rows()[0].attempts == 2
+
+
+def test_a_second_worker_cannot_claim_a_row_twice(app_ctx, ada):
+    queue(ada)
+    row_id = rows()[0].id
+    with outbox._ledger() as one, outbox._ledger() as other:
+        first = one.claim(row_id, now=T0, lease=timedelta(minutes=10))
+        second = other.claim(row_id, now=T0, lease=timedelta(minutes=10))
+    assert first is not None and second is None
+
+
+def test_a_stop_request_between_rows_leaves_the_rest_pending(app_ctx, ada):
+    for period in ("a", "b", "c"):
+        queue(ada, period=period)
+    transport = ScriptedTransport()
+    report = deliver(transport, should_stop=lambda: len(transport.sent) >= 1)
+    assert (report.sent, report.more) == (1, True)
+    assert [row.status for row in rows()] == ["sent", "pending", "pending"]
+
+
+def test_an_email_turned_off_after_queueing_is_skipped_not_sent(app_ctx, ada):
+    queue(ada)
+    ada.weekly_email = False
+    db.session.commit()
+    transport = ScriptedTransport()
+    assert deliver(transport).skipped == 1
+    assert transport.sent == []
+    assert rows()[0].status == "skipped" and rows()[0].text_body == ""
+
+
+def test_password_reset_bodies_are_emptied_once_sent_or_given_up(app_ctx, ada):
+    app_ctx.config["EMAIL_MAX_ATTEMPTS"] = 1
+    link = "https://wishnotes.test/reset/SECRET-TOKEN-1"
+    assert outbox.queue_password_reset(user=ada, link=link, now=T0)
+    db.session.commit()
+    row = rows()[0]
+    assert link in row.text_body and link in row.html_body
+    assert row.unsubscribe_url is None and row.subject == "Your sign-in link"
+    transport = ScriptedTransport()
+    deliver(transport)
+    assert link in plain_text(transport.sent[0])
+    assert "List-Unsubscribe" not in transport.sent[0]
+    assert (rows()[0].text_body, rows()[0].html_body) == ("", "")
+
+    second = "https://wishnotes.test/reset/SECRET-TOKEN-2"
+    outbox.queue_password_reset(user=ada, link=second, now=T0)
+    db.session.commit()
+    deliver(ScriptedTransport(DeliveryRejected("550 mailbox gone")))
+    failed = rows()[1]
+    assert failed.status == "failed" and (failed.text_body, failed.html_body) == ("", "")
+
+
+def test_a_newer_reset_link_withdraws_the_unsent_older_one(app_ctx, ada):
+    outbox.queue_password_reset(user=ada, link="https://wishnotes.test/reset/OLD", now=T0)
+    db.session.commit()
+    assert not outbox.queue_password_reset(
+        user=ada, link="https://wishnotes.test/reset/OLD", now=T0
+    )
+    outbox.queue_password_reset(user=ada, link="https://wishnotes.test/reset/NEW", now=T0)
+    db.session.commit()
+    old, _ = rows()
+    assert (old.status, old.text_body) == ("skipped", "")
+    transport = ScriptedTransport()
+    deliver(transport)
+    assert len(transport.sent) == 1
+    assert "NEW" in plain_text(transport.sent[0])
+
+
+# --- "something is waiting for you" ----------------------------------------------------------
+
+
+@pytest.fixture
+def couple(app):
+    a, _ = register_user(app, "ada@example.com", "Ada")
+    b, _ = register_user(app, "bo@example.com", "Bo")
+    pair_users(app, a, b)
+    app.config["NOTE_NOTICE_DELAY"] = timedelta(minutes=10)
+    return a, b
+
+
+def _key(email: str, app) -> bytes:
+    return accounts.authenticate(
+        email=email, password=PASSWORD, kdf=app.extensions["wishnotes.kdf"]
+    ).user_key
+
+
+def _write(app, now) -> str:
+    """Ada writes Bo a note through the notes service, and queues the notice with it."""
+    ada = db.session.scalar(select(User).where(User.email == "ada@example.com"))
+    note = notes.write_note(user=ada, user_key=_key(ada.email, app), text="a canary", now=now)
+    bo = db.session.scalar(select(User).where(User.email == "bo@example.com"))
+    outbox.queue_note_notice(recipient=bo, now=now)  # once the notes service calls it, a no-op
+    db.session.commit()
+    return note.id
+
+
+def _notices():
+    return list(
+        db.session.scalars(select(OutboxEmail).where(OutboxEmail.kind == outbox.NOTE_NOTICE))
+    )
+
+
+def test_notices_come_at_most_once_per_six_hours_and_after_a_short_delay(app, couple):
+    with app.app_context():
+        _write(app, T0)
+        _write(app, T0 + timedelta(hours=5, minutes=59))
+        assert len(_notices()) == 1
+        notice = _notices()[0]
+        assert notice.next_attempt_at == T0 + timedelta(minutes=10)
+        assert notice.subject == "Something is waiting for you"
+        assert "canary" not in notice.text_body + notice.html_body
+        _write(app, T0 + timedelta(hours=6))
+        assert len(_notices()) == 2
+
+
+def test_no_notice_when_the_recipient_turned_it_off(app, couple):
+    with app.app_context():
+        bo = db.session.get(User, couple[1])
+        bo.note_notice = False
+        db.session.commit()
+        _write(app, T0)
+        assert _notices() == []
+
+
+def test_a_notice_for_a_note_opened_before_delivery_is_skipped(app, couple):
+    with app.app_context():
+        note_id = _write(app, T0)
+        bo = db.session.get(User, couple[1])
+        notes.open_note(user=bo, user_key=_key(bo.email, app), note_id=note_id, now=T0)
+        transport = ScriptedTransport()
+        report = deliver(transport, now=T0 + timedelta(minutes=10))
+        assert (report.skipped, transport.sent) == (1, [])
+        assert _notices()[0].last_error == "the note was already opened"
+
+
+def test_a_notice_for_an_unopened_note_is_sent(app, couple):
+    with app.app_context():
+        _write(app, T0)
+        transport = ScriptedTransport()
+        assert deliver(transport, now=T0 + timedelta(minutes=10)).sent == 1
+        assert transport.sent[0]["To"] == "bo@example.com"
+
+
+# --- waking the job ----------------------------------------------------------------------------
+
+
+def test_delivery_is_woken_after_the_commit_that_queued_an_email_and_not_on_rollback(app_ctx, ada):
+    huey.flush()
+    first = outbox.Queued(
+        user_id=ada.id,
+        kind="weekly",
+        period="x",
+        to_address=ada.email,
+        rendered=mail.Rendered("s", "t", "h"),
+        unsubscribe_url=None,
+        send_after=T0,
+    )
+    outbox.enqueue_many([first], now=T0)
+    assert huey.pending_count() == 0  # nothing before the commit
+    db.session.rollback()
+    assert huey.pending_count() == 0
+    assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+    outbox.enqueue_many([first], now=T0)
+    db.session.commit()
+    assert [task.name for task in huey.pending()] == ["deliver_emails"]
+
+
+def test_messages_carry_non_ascii_subjects_names_and_bodies_intact():
+    message = mail.build_message(
+        mail_from="Nötes für zwei <no-reply@example.org>",
+        to="ada@example.com",
+        subject="Today's prompt: “Where only they will look”",
+        text="Grüße, Ada — " + "x" * 300,
+        html="<p>Grüße</p>",
+        message_id="<1@example.org>",
+        unsubscribe_url="https://example.org/unsubscribe/" + "t" * 120,
+        date=T0,
+    )
+    parsed = message_from_bytes(message.as_bytes(), policy=default)
+    assert parsed["Subject"] == "Today's prompt: “Where only they will look”"
+    assert parsed["From"].addresses[0].display_name == "Nötes für zwei"
+    assert parsed.get_body(("plain",)).get_content().startswith("Grüße, Ada — xxx")
+    assert parsed["List-Unsubscribe"] == "<https://example.org/unsubscribe/" + "t" * 120 + ">"
+    assert parsed["Date"].datetime == T0

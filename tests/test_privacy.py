@@ -1,0 +1,686 @@
+"""DESIGN §4 as evidence: what a stolen database, log, email or cookie reveals, and tampering.
+
+Each test builds its data through the services or the pages and then looks at the bytes an
+attacker would have, instead of trusting that the code encrypts.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import re
+import shutil
+import struct
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from wishnotes import accounts, crypto, keyring, notes, outbox, pairing
+from wishnotes.errors import DecryptionFailed, KeyChanged, NoteNotFound
+from wishnotes.extensions import db
+from wishnotes.models import Note, User
+
+from .conftest import (
+    PASSWORD,
+    POSTGRES_URL,
+    make_app,
+    now,
+    pair_users,
+    post_form,
+    register_user,
+    reset_database,
+)
+from .test_crypto import assemble, split_envelope
+from .test_notes import Person, make_person, pair, read, write
+
+CANARY_TEXT = "canary-note-7f3c9e1d It would please me if we danced in the kitchen."
+CANARY_TITLE = "canary-title-5b8a2f60"
+NEW_PASSWORD = "moss on the north side of stones"
+
+
+# --- looking for secrets ----------------------------------------------------------------
+
+
+def encodings(secret: bytes) -> dict[str, bytes]:
+    """Return the forms a secret could take inside other bytes: raw, hex, base64, URL-quoted.
+
+    Base64 is taken at all three byte alignments, keeping only whole groups, so a secret that
+    sits anywhere inside a larger base64 blob is still found.
+    """
+    forms = {
+        "raw": secret,
+        "hex": secret.hex().encode(),
+        "HEX": secret.hex().upper().encode(),
+        "url": quote_plus(secret).encode(),
+        "url%20": quote(secret, safe="").encode(),
+    }
+    for shift in range(3):
+        chunk = secret[shift:]
+        chunk = chunk[: len(chunk) // 3 * 3]
+        forms[f"base64+{shift}"] = base64.b64encode(chunk)
+        forms[f"base64url+{shift}"] = base64.urlsafe_b64encode(chunk)
+    return forms
+
+
+def assert_absent(haystack: bytes, secrets: dict[str, bytes], where: str) -> None:
+    for name, secret in secrets.items():
+        for form, needle in encodings(secret).items():
+            assert needle not in haystack, f"{name} found as {form} in {where}"
+
+
+def database_dump(app) -> bytes:
+    """Every value of every row of every table, as an attacker with read access gets it."""
+    parts = []
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            for row in db.session.execute(sa.select(table)):
+                for value in row:
+                    parts.append(value if isinstance(value, bytes) else str(value).encode())
+    return b"\x00".join(parts)
+
+
+def database_files(app) -> bytes:
+    """The raw bytes of the SQLite file and its journals (empty on PostgreSQL)."""
+    url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "sqlite":
+        return b""
+    path = Path(url.database)
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+class CookieJarRecorder:
+    """Wrap the WSGI app and keep every Set-Cookie header it sends."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers: list[str] = []
+
+    def __call__(self, environ, start_response):
+        def recording(status, headers, exc_info=None):
+            self.headers += [value for name, value in headers if name.lower() == "set-cookie"]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, recording)
+
+
+class CapturedMail:
+    """A mail transport that keeps the messages instead of sending them."""
+
+    def __init__(self) -> None:
+        self.messages = []
+
+    @contextmanager
+    def connect(self):
+        yield self
+
+    def send(self, message) -> None:
+        self.messages.append(message)
+
+
+@contextmanager
+def everything_logged(caplog):
+    """Log at DEBUG everywhere, SQL statements included, for the length of the block."""
+    sql = logging.getLogger("sqlalchemy.engine")
+    old = sql.level
+    sql.setLevel(logging.INFO)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            yield
+    finally:
+        sql.setLevel(old)
+
+
+def _kit(page: str) -> tuple[bytes, int, str]:
+    groups = re.findall(r"<code>([A-Z2-7]{4})</code>", page)
+    ask = int(re.search(r"type group (\d)", page).group(1)) - 1
+    return crypto.parse_recovery_key("".join(groups)), ask, "-".join(groups)
+
+
+def _register(client, email: str, name: str) -> bytes:
+    page = post_form(
+        client, "/register", {"email": email, "display_name": name, "password": PASSWORD}
+    ).get_data(as_text=True)
+    key, ask, kit = _kit(page)
+    confirmed = post_form(
+        client,
+        "/recovery-kit/confirm",
+        {"typed": kit.split("-")[ask], "index": ask, "kit": kit},
+        token_from="/recovery-kit/",
+    )
+    assert confirmed.status_code == 302
+    return key
+
+
+# --- the canary -------------------------------------------------------------------------
+
+
+def test_note_text_password_and_recovery_key_are_nowhere_an_attacker_looks(app, caplog, capfd):
+    recorder = CookieJarRecorder(app.wsgi_app)
+    app.wsgi_app = recorder
+    ada, bo = app.test_client(), app.test_client()
+    with everything_logged(caplog):
+        ada_recovery = _register(ada, "ada@example.com", "Ada")
+        bo_recovery = _register(bo, "bo@example.com", "Bo")
+        invite = post_form(ada, "/pair/invite", token_from="/pair/").get_data(as_text=True)
+        join = re.search(r'value="http://wishnotes\.test(/pair/join/[^"]+)"', invite).group(1)
+        assert post_form(bo, join).status_code == 302
+        sent = post_form(bo, "/notes/new", {"body": CANARY_TEXT, "title": CANARY_TITLE})
+        assert sent.status_code == 302
+        with app.app_context():
+            note_id = db.session.scalar(select(Note.id))
+        page = ada.get(f"/notes/{note_id}").get_data(as_text=True)
+        assert CANARY_TEXT in page  # the one place it belongs: the partner's screen
+        post_form(
+            ada, f"/notes/{note_id}/answer", {"choice": "later"}, token_from=f"/notes/{note_id}"
+        )
+        changed = post_form(
+            ada,
+            "/settings/password",
+            {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        )
+        assert changed.status_code == 302
+        # Locked while writing, then unlocked with the password on the compose page.
+        with app.app_context():
+            db.session.execute(sa.text("DELETE FROM key_sessions"))
+            db.session.commit()
+        unlocked_send = post_form(
+            ada,
+            "/notes/new",
+            {"body": CANARY_TEXT, "title": CANARY_TITLE, "password": NEW_PASSWORD},
+        )
+        assert unlocked_send.status_code == 302
+        post_form(bo, "/login", {"email": "bo@example.com", "password": "a wrong guess here"})
+        with app.app_context():
+            later = now() + timedelta(hours=1)
+            captured = CapturedMail()
+            outbox.deliver_due(now=later, transport=captured)
+            user_key = accounts.authenticate(
+                email="ada@example.com", password=NEW_PASSWORD, kdf=app.extensions["wishnotes.kdf"]
+            ).user_key
+            db.session.commit()
+    app.wsgi_app = recorder.wsgi_app
+
+    secrets = {
+        "note text": CANARY_TEXT.encode(),
+        "note title": CANARY_TITLE.encode(),
+        "password": PASSWORD.encode(),
+        "new password": NEW_PASSWORD.encode(),
+        "Ada's recovery key": ada_recovery,
+        "Ada's recovery key as printed": crypto.format_recovery_key(ada_recovery).encode(),
+        "Ada's recovery key unbroken": crypto.format_recovery_key(ada_recovery)
+        .replace("-", "")
+        .encode(),
+        "Bo's recovery key": bo_recovery,
+        "Bo's recovery key as printed": crypto.format_recovery_key(bo_recovery).encode(),
+        "Ada's user key": user_key,
+    }
+    stored = database_files(app) + database_dump(app)
+    assert b"canary" not in stored and len(stored) > 10_000
+    assert_absent(stored, secrets, "the database")
+    logs = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    logs += "".join(capfd.readouterr())
+    assert "INSERT INTO notes" in logs  # SQL was logged, with its values hidden
+    assert_absent(logs.encode(), secrets, "the log")
+    emails = b"".join(message.as_bytes() for message in captured.messages)
+    assert captured.messages  # the "a note is waiting" email went out, and says nothing more
+    assert_absent(emails, secrets, "the emails")
+    cookies = "\n".join(recorder.headers).encode()
+    assert b"wn_keys=" in cookies and b"wn_session=" in cookies
+    assert_absent(cookies, secrets, "the cookies")
+    for client in (ada, bo):
+        jar = "\n".join(f"{c.key}={c.value}" for c in client._cookies.values()).encode()
+        assert_absent(jar, secrets, "a browser's cookie jar")
+
+
+# --- a stolen database ------------------------------------------------------------------
+
+
+def _forged_login(app, client, user_id: int, version: int = 1) -> None:
+    """Sign a login cookie with the stolen SECRET_KEY, as an attacker holding it could."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    value = serializer.dumps({"_user_id": f"{user_id}:{version}", "_fresh": True})
+    client.set_cookie("wn_session", value, domain="wishnotes.test")
+
+
+def test_a_database_copy_with_every_server_secret_opens_no_note(tmp_path, postgres_engine):
+    original = make_app(tmp_path / "original", postgres_engine)
+    reset_database(original)
+    ada_id, _ = register_user(original, "ada@example.com", "Ada")
+    bo_id, _ = register_user(original, "bo@example.com", "Bo")
+    pair_users(original, ada_id, bo_id)
+    writer = original.test_client()
+    post_form(writer, "/login", {"email": "ada@example.com", "password": PASSWORD})
+    assert post_form(writer, "/notes/new", {"body": CANARY_TEXT}).status_code == 302
+    with original.app_context():
+        note_id = db.session.scalar(select(Note.id))
+        db.engine.dispose()
+
+    # The thief's copy: the database, SECRET_KEY and PEPPER, and no cookie of anyone's.
+    if POSTGRES_URL:
+        copy_url = POSTGRES_URL
+    else:
+        copy = tmp_path / "stolen" / "test.sqlite3"
+        copy.parent.mkdir()
+        for part in (tmp_path / "original").glob("test.sqlite3*"):  # with its journal, if any
+            shutil.copy(part, copy.parent / part.name)
+        copy_url = f"sqlite:///{copy}"
+    thief = make_app(
+        tmp_path / "thief",
+        postgres_engine,
+        SQLALCHEMY_DATABASE_URI=copy_url,
+        SECRET_KEY=original.config["SECRET_KEY"],
+        PEPPER=original.config["PEPPER"],
+    )
+    stranger = thief.test_client()
+    assert "/login" in stranger.get(f"/notes/{note_id}").headers["Location"]
+    forger = thief.test_client()
+    _forged_login(thief, forger, bo_id)
+    forged = forger.get(f"/notes/{note_id}")
+    assert forged.status_code == 302 and "/unlock" in forged.headers["Location"]
+    assert CANARY_TEXT not in forged.get_data(as_text=True)
+
+    # Every key-sized value the thief holds fails to unwrap every wrapped key in the database.
+    with thief.app_context():
+        secrets_ = [thief.config["SECRET_KEY"].encode(), thief.config["PEPPER_BYTES"]]
+        blobs = [bytes(v) for v in database_values(LARGE_BINARY_COLUMNS)]
+        candidates = {bytes(32)} | {s[:32] for s in secrets_} | {s[-32:] for s in secrets_}
+        candidates |= {blob[i : i + 32] for blob in blobs for i in (0, 1, 13) if len(blob) >= 45}
+        candidates |= set(_derived_keys(thief, secrets_))
+        wrapped = [(user.id, blob, purpose) for user, blob, purpose in wrapped_blobs()]
+        assert len(wrapped) >= 8 and len(candidates) > 30
+        for user_id, blob, purpose in wrapped:
+            for candidate in candidates:
+                with pytest.raises(DecryptionFailed):
+                    crypto.unwrap(candidate, blob, purpose=purpose, user_id=user_id)
+        db.engine.dispose()
+
+    # The right password is the missing piece: with it, the same copy opens the note.
+    unlocked = post_form(forger, f"/unlock?next=/notes/{note_id}", {"password": PASSWORD})
+    assert unlocked.status_code == 302
+    assert CANARY_TEXT in forger.get(f"/notes/{note_id}").get_data(as_text=True)
+    with thief.app_context():
+        db.engine.dispose()
+
+
+LARGE_BINARY_COLUMNS = (
+    (User, ("uk_by_password", "uk_by_recovery", "private_keys", "keyring", "auth_digest")),
+    (Note, ("envelope", "answer_envelope")),
+)
+
+
+def database_values(columns):
+    for model, names in columns:
+        for row in db.session.execute(select(*(getattr(model, n) for n in names))):
+            yield from (value for value in row if value is not None)
+    for (value,) in db.session.execute(sa.text("SELECT wrapped_user_key FROM key_sessions")):
+        yield value
+
+
+def wrapped_blobs():
+    """Every blob wrapped under some key, with the purpose it was wrapped for."""
+    for user in db.session.scalars(select(User)):
+        yield user, user.uk_by_password, accounts.PURPOSE_UK_PASSWORD
+        yield user, user.uk_by_recovery, accounts.PURPOSE_UK_RECOVERY
+        yield user, user.private_keys, accounts.PURPOSE_PRIVATE_KEYS
+        if user.keyring is not None:
+            yield user, user.keyring, keyring.PURPOSE_KEYRING
+    rows = db.session.execute(sa.text("SELECT user_id, wrapped_user_key FROM key_sessions"))
+    for user_id, blob in rows:
+        yield db.session.get(User, user_id), bytes(blob), "key-session"
+
+
+def _derived_keys(app, secrets_):
+    """Keys derivable from the server secrets alone: empty or guessed passwords, no recovery."""
+    kdf = app.extensions["wishnotes.kdf"]
+    for user in db.session.scalars(select(User)):
+        for guess in ("", user.email, user.display_name, app.config["SECRET_KEY"]):
+            yield kdf.derive(guess, salt=user.kdf_salt, params=accounts.kdf_params_of(user))[1]
+        for secret in secrets_:
+            fake_recovery = (secret + bytes(20))[:20]
+            yield crypto.recovery_kek(fake_recovery, user_id=user.id, pepper=kdf.pepper)
+
+
+# --- tampering --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folks(app_ctx) -> dict[str, Person]:
+    people = {name: make_person(app_ctx, name) for name in ("ada", "bo", "cy", "dee")}
+    pair(people["ada"], people["bo"])
+    pair(people["cy"], people["dee"])
+    return people
+
+
+def _reject_every(note: Note, reader: Person, column: str) -> int:
+    original = getattr(note, column)
+    rejected = 0
+    for index in range(len(original)):
+        flipped = bytearray(original)
+        flipped[index] ^= 0x01
+        setattr(note, column, bytes(flipped))
+        with pytest.raises(DecryptionFailed):
+            read(reader, note)
+        rejected += 1
+    setattr(note, column, original)
+    return rejected
+
+
+def test_flipping_any_byte_of_a_note_or_its_answer_is_rejected(folks):
+    ada, bo = folks["ada"], folks["bo"]
+    note = write(ada, CANARY_TEXT)
+    notes.answer_note(user=bo.user, user_key=bo.key, note_id=note.id, choice="yes", now=now())
+    with db.session.no_autoflush:
+        assert _reject_every(note, bo, "envelope") == len(note.envelope) > 2500
+        assert _reject_every(note, ada, "answer_envelope") == len(note.answer_envelope)
+    db.session.rollback()
+    assert read(bo, note).text == CANARY_TEXT  # the untouched note still opens
+
+
+def _store(note: Note, envelope: bytes) -> None:
+    note.envelope = envelope
+    db.session.commit()
+
+
+HEADER_EDITS = {
+    "note_id": "0" * 32,
+    "pair_id": 999,
+    "sender_id": 999,
+    "recipient_id": 999,
+    "created_at": 1,
+    "sealed": True,
+    "kind": "answer",
+    "version": 2,
+    "suite": "X25519/HKDF_SHA256/CHACHA20_POLY1305",
+}
+
+
+@pytest.mark.parametrize("field", [*HEADER_EDITS, "sender_key_id", "recipient_key_id"])
+def test_editing_any_header_field_is_rejected_even_when_signed_by_the_writer(folks, field):
+    ada, bo, cy = folks["ada"], folks["bo"], folks["cy"]
+    note = write(ada, CANARY_TEXT)
+    layout = split_envelope(note.envelope)
+    header = crypto.envelope_header(note.envelope)
+    value = HEADER_EDITS.get(field, keyring.public_keys(cy.user).key_id)
+    header_bytes = dataclasses.replace(header, **{field: value}).canonical()
+    assert header_bytes != header.canonical()
+    ring = keyring.unlock(user=ada.user, user_key=ada.key)
+    for resign in (True, False):  # re-signed by the real writer, or with the old signature
+        envelope = assemble(dataclasses.replace(layout, header_bytes=header_bytes), ring.keys)
+        if not resign:
+            envelope = envelope[:-64] + note.envelope[-64:]
+        _store(note, envelope)
+        with pytest.raises(DecryptionFailed):
+            read(bo, note)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("created_at", "+1s"), ("sealed", True), ("sender_id", "bo"), ("recipient_id", "ada")],
+)
+def test_editing_a_notes_row_is_rejected(folks, column, value):
+    ada, bo = folks["ada"], folks["bo"]
+    note = write(ada, CANARY_TEXT)
+    if value == "+1s":
+        value = note.created_at + timedelta(seconds=1)
+    elif value in ("ada", "bo"):
+        value = folks[value].id
+    setattr(note, column, value)
+    db.session.commit()
+    refused = 0
+    for reader in (ada, bo):
+        try:
+            opened = read(reader, note)
+        except (DecryptionFailed, NoteNotFound):
+            refused += 1
+        else:
+            # Only a flipped sealed flag lets a page render, and then it hides the writer's copy.
+            assert column == "sealed" and reader is ada and opened.text is None
+    assert refused >= 1
+
+
+def test_swapping_stanzas_within_or_between_notes_is_rejected(folks):
+    ada, bo = folks["ada"], folks["bo"]
+    note, other = write(ada, CANARY_TEXT), write(ada, "another")
+    ring = keyring.unlock(user=ada.user, user_key=ada.key)
+    layout = split_envelope(note.envelope)
+    (role_a, blob_a), (role_b, blob_b) = layout.stanzas
+    swapped = dataclasses.replace(layout, stanzas=[(role_a, blob_b), (role_b, blob_a)])
+    _store(note, assemble(swapped, ring.keys))
+    for reader in (ada, bo):
+        with pytest.raises(DecryptionFailed):
+            read(reader, note)
+    # Bo's stanza taken from another note (Ada's own stanza is still hers and still opens).
+    borrowed = dataclasses.replace(
+        layout, stanzas=[split_envelope(other.envelope).stanzas[0], (role_b, blob_b)]
+    )
+    _store(note, assemble(borrowed, ring.keys))
+    with pytest.raises(DecryptionFailed):
+        read(bo, note)
+
+
+def test_moving_a_note_to_another_pair_is_rejected(folks):
+    ada, bo, cy, dee = (folks[n] for n in ("ada", "bo", "cy", "dee"))
+    note = write(ada, CANARY_TEXT)
+    note_id = note.id
+    # Into Cy and Dee's pair, addressed to Dee.
+    note.pair_id, note.sender_id, note.recipient_id = cy.user.pair_id, cy.id, dee.id
+    db.session.commit()
+    for reader in (cy, dee):
+        with pytest.raises(DecryptionFailed):
+            read(reader, note_id)
+    # Into a later pair of the same two people.
+    note.pair_id, note.sender_id, note.recipient_id = ada.user.pair_id, ada.id, bo.id
+    db.session.commit()
+    pairing.unpair(user=ada.user, now=now())
+    db.session.refresh(bo.user)
+    pair(ada, bo)
+    note.pair_id = ada.user.pair_id
+    db.session.commit()
+    with pytest.raises(DecryptionFailed):
+        read(bo, note_id)
+
+
+def _forged_note(
+    pair_id: int, sender: Person, recipient: Person, envelope: bytes, header=None
+) -> Note:
+    header = header or crypto.envelope_header(envelope)
+    note = Note(
+        id=header.note_id,
+        pair_id=pair_id,
+        sender_id=sender.id,
+        recipient_id=recipient.id,
+        created_at=_utc(header.created_at),
+        sealed=header.sealed,
+        envelope=envelope,
+    )
+    db.session.add(note)
+    db.session.commit()
+    return note
+
+
+def _utc(seconds: int):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _envelope_as(sender: Person, recipient: Person, signer: crypto.UserKeys) -> bytes:
+    """An envelope that claims `sender` wrote it, sealed by whoever holds `signer`."""
+    created = int(now().timestamp())
+    recipient_public = keyring.public_keys(recipient.user)
+    header = crypto.NoteHeader(
+        note_id="f" * 32,
+        pair_id=sender.user.pair_id,
+        sender_id=sender.id,
+        recipient_id=recipient.id,
+        sender_key_id=signer.public().key_id,
+        recipient_key_id=recipient_public.key_id,
+        created_at=created,
+        sealed=False,
+    )
+    return crypto.seal_envelope(
+        header=header,
+        body=b'{"b":"forged words","t":null}',
+        sender_keys=signer,
+        recipient_public=recipient_public,
+        sender_public=signer.public(),
+    )
+
+
+def test_inserted_unsigned_or_wrongly_signed_rows_are_rejected(folks):
+    ada, bo, cy = folks["ada"], folks["bo"], folks["cy"]
+    write(ada)  # Bo's keyring pins Ada's keys on first use
+    read(bo, notes.inbox(user=bo.user)[0].id)
+    forger = crypto.generate_user_keys()
+    cy_keys = keyring.unlock(user=cy.user, user_key=cy.key).keys
+    ada_keys = keyring.unlock(user=ada.user, user_key=ada.key).keys
+    honest = _envelope_as(ada, bo, ada_keys)
+    assert read(bo, _forged_note(ada.user.pair_id, ada, bo, honest)).text == "forged words"
+    db.session.delete(db.session.get(Note, "f" * 32))
+    db.session.commit()
+    variants = {
+        "sealed by a stranger's own keys": _envelope_as(ada, bo, forger),
+        "sealed by Cy, another user": _envelope_as(ada, bo, cy_keys),
+        "Ada's key id, Cy's signature": honest[:-64]
+        + crypto._sign_envelope(cy_keys.sign_private, honest[:-64]),
+        "no signature at all": honest[:-64] + bytes(64),
+        "signature cut off": honest[:-64],
+    }
+    header = crypto.envelope_header(honest)
+    for name, envelope in variants.items():
+        note = _forged_note(ada.user.pair_id, ada, bo, envelope, header)
+        with pytest.raises(DecryptionFailed):
+            read(bo, note)
+            pytest.fail(f"opened: {name}")
+        db.session.delete(note)
+        db.session.commit()
+
+
+def test_a_key_swapped_in_the_database_to_forge_a_note_shows_a_warning_not_the_note(folks):
+    ada, bo = folks["ada"], folks["bo"]
+    write(ada)
+    read(bo, notes.inbox(user=bo.user)[0].id)  # pinned
+    forger = crypto.generate_user_keys()
+    public = forger.public()
+    ada.user.hpke_public, ada.user.sign_public, ada.user.key_id = (
+        public.hpke_public,
+        public.sign_public,
+        public.key_id,
+    )
+    note = _forged_note(ada.user.pair_id, ada, bo, _envelope_as(ada, bo, forger))
+    with pytest.raises(KeyChanged):
+        read(bo, note)
+
+
+# Page tests build their data inside an app context of their own and then leave it: requests
+# made while a test holds an app context would share its `g` (and so one login) between clients.
+
+
+@pytest.fixture
+def pages(app):
+    """Two pairs built through the services, and a way to sign each person in."""
+
+    def build():  # call inside the test's own app context
+        people = {name: make_person(app, name) for name in ("ada", "bo", "cy", "dee")}
+        pair(people["ada"], people["bo"])
+        pair(people["cy"], people["dee"])
+        return people
+
+    def signed_in(name: str):
+        client = app.test_client()
+        post_form(client, "/login", {"email": f"{name}@example.com", "password": PASSWORD})
+        return client
+
+    return build, signed_in
+
+
+def test_forged_and_damaged_notes_render_nothing_of_themselves(app, pages):
+    build, signed_in = pages
+    with app.app_context():
+        people = build()
+        ada, bo = people["ada"], people["bo"]
+        note = write(ada, CANARY_TEXT)
+        damaged = bytearray(note.envelope)
+        damaged[-100] ^= 0x01
+        _store(note, bytes(damaged))
+        forged = _envelope_as(ada, bo, crypto.generate_user_keys())
+        ids = [note.id, _forged_note(ada.user.pair_id, ada, bo, forged).id]
+    client = signed_in("bo")
+    for note_id in ids:
+        response = client.get(f"/notes/{note_id}")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, note_id
+        assert "could not be opened" in page
+        assert CANARY_TEXT not in page and "forged words" not in page
+        assert 'class="note-body"' not in page and "/answer" not in page
+
+
+# --- who can reach a note ---------------------------------------------------------------
+
+
+NOTE_URLS = [
+    ("GET", "/notes/{id}"),
+    ("GET", "/notes/{id}/delete"),
+    ("POST", "/notes/{id}/delete"),
+    ("POST", "/notes/{id}/answer"),
+    ("GET", "/notes/past/{id}"),
+]
+
+
+def _request(client, method: str, url: str):
+    if method == "GET":
+        return client.get(url)
+    return post_form(client, url, {"choice": "yes"}, token_from="/settings/")
+
+
+def test_every_note_url_refuses_people_outside_the_note(app, pages):
+    build, signed_in = pages
+    with app.app_context():
+        people = build()
+        note = write(people["ada"], CANARY_TEXT).id
+        sealed = write(people["bo"], CANARY_TEXT, sealed=True).id
+    cases = [
+        ("cy", note, NOTE_URLS),  # another pair entirely
+        ("dee", sealed, NOTE_URLS),
+        ("bo", note, NOTE_URLS[1:3]),  # the reader may not delete it
+        ("ada", note, NOTE_URLS[3:]),  # the writer may not answer it
+        ("ada", note, NOTE_URLS[4:]),  # not a past note while the pair lasts
+    ]
+    for name, note_id, urls in cases:
+        client = signed_in(name)
+        for method, url in urls:
+            response = _request(client, method, url.format(id=note_id))
+            assert response.status_code == 404, (name, method, url)
+            assert CANARY_TEXT not in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Note, note).answer_envelope is None
+        assert db.session.get(Note, sealed) is not None
+    # The writer of a sealed note sees that it is sealed, never its words.
+    page = signed_in("bo").get(f"/notes/{sealed}").get_data(as_text=True)
+    assert "This note is sealed" in page and CANARY_TEXT not in page
+
+
+def test_past_note_urls_refuse_everyone_but_the_two_who_shared_the_pair(app, pages):
+    build, signed_in = pages
+    with app.app_context():
+        ada = build()["ada"]
+        note = write(ada, CANARY_TEXT).id
+        pairing.unpair(user=ada.user, now=now())
+    for name in ("cy", "dee"):
+        assert signed_in(name).get(f"/notes/past/{note}").status_code == 404
+    assert CANARY_TEXT in signed_in("bo").get(f"/notes/past/{note}").get_data(as_text=True)
+    assert CANARY_TEXT in signed_in("ada").get(f"/notes/past/{note}").get_data(as_text=True)
+
+
+def test_envelope_layout_helper_matches_the_stored_format(folks):
+    # The tamper tests lean on tests/test_crypto.py's reading of the format; check it here too.
+    note = write(folks["ada"], CANARY_TEXT)
+    layout = split_envelope(note.envelope)
+    assert struct.unpack(">I", note.envelope[5:9])[0] == len(layout.header_bytes)
+    assert [role for role, _ in layout.stanzas] == [1, 2]

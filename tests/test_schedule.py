@@ -1,0 +1,238 @@
+"""The scheduler: who is due a weekly or daily email, by local time, across daylight saving."""
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from wishnotes import preferences, program, schedule
+from wishnotes.extensions import db
+from wishnotes.models import OutboxEmail, User
+
+from .conftest import pair_users, register_user
+
+ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
+
+
+def make_pair(app, first: str, second: str, **settings) -> tuple[int, int]:
+    """Register and pair two users; give both the same email settings."""
+    a, _ = register_user(app, f"{first}@example.com", first.title())
+    b, _ = register_user(app, f"{second}@example.com", second.title())
+    pair_users(app, a, b)
+    with app.app_context():
+        for user_id in (a, b):
+            set_emails(db.session.get(User, user_id), **settings)
+    return a, b
+
+
+def set_emails(user: User, **changes) -> None:
+    current = preferences.settings_of(user)
+    preferences.update_settings(user=user, settings=replace(current, **changes))
+
+
+def hours(start: datetime, end: datetime, step=timedelta(hours=1)):
+    moment = start
+    while moment <= end:
+        yield moment
+        moment += step
+
+
+def weekly_rows(user_id=None):
+    query = select(OutboxEmail).where(OutboxEmail.kind == "weekly")
+    if user_id is not None:
+        query = query.where(OutboxEmail.user_id == user_id)
+    return list(db.session.scalars(query.order_by(OutboxEmail.id)))
+
+
+def first_seen(app, start, end, step=timedelta(hours=1), kind="weekly", seen=None):
+    """Run a pass at each step; return {(user_id, period): the pass time that queued it}."""
+    seen = {} if seen is None else seen
+    with app.app_context():
+        for moment in hours(start, end, step):
+            schedule.queue_due(now=moment)
+            rows = db.session.execute(
+                select(OutboxEmail.user_id, OutboxEmail.period).where(OutboxEmail.kind == kind)
+            ).all()
+            for row in rows:
+                seen.setdefault((row.user_id, row.period), moment)
+    return seen
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        # Spring 2026: two whole weeks around the US change (8 Mar), then the weekends of the
+        # EU (29 Mar) and Sydney (5 Apr) changes, hour by hour.
+        [
+            (utc(2026, 3, 1), utc(2026, 3, 15)),
+            (utc(2026, 3, 28), utc(2026, 3, 30, 6)),
+            (utc(2026, 4, 4), utc(2026, 4, 6, 6)),
+        ],
+        # Autumn 2026: the Sydney weekend (4 Oct), then three whole weeks through the EU
+        # (25 Oct) and US (1 Nov) changes.
+        [(utc(2026, 10, 3), utc(2026, 10, 5, 6)), (utc(2026, 10, 24), utc(2026, 11, 9))],
+    ],
+    ids=["spring", "autumn"],
+)
+def test_weekly_email_is_queued_at_sunday_1800_local_in_three_zones_across_dst(app, ranges):
+    users = {}
+    for index, zone in enumerate(ZONES):
+        a, b = make_pair(app, f"a{index}", f"b{index}", timezone=zone)
+        users[a] = users[b] = zone
+    seen = {}
+    for start, end in ranges:
+        first_seen(app, start, end, seen=seen)
+    for user_id, zone in users.items():
+        moments = sorted(moment for (uid, _), moment in seen.items() if uid == user_id)
+        assert len(moments) == 4, (zone, moments)  # one each Sunday, none doubled or lost
+        for moment in moments:
+            local = moment.astimezone(ZoneInfo(zone))
+            assert (local.weekday(), local.hour, local.minute) == (6, 18, 0), (zone, local)
+
+
+def test_a_local_hour_skipped_by_spring_forward_is_served_with_the_next_hour(app):
+    # New York, 8 March 2026: 02:00 EST jumps to 03:00 EDT (07:00 UTC).
+    make_pair(app, "ada", "bo", timezone="America/New_York", weekly_hour=2)
+    seen = first_seen(
+        app, datetime(2026, 3, 8, 4, tzinfo=UTC), datetime(2026, 3, 8, 10, tzinfo=UTC)
+    )
+    assert set(seen.values()) == {datetime(2026, 3, 8, 7, tzinfo=UTC)}
+    assert len(seen) == 2
+
+
+def test_an_hour_that_happens_twice_on_fall_back_sends_once(app):
+    # New York, 1 November 2026: 01:00 happens at 05:00 UTC (EDT) and at 06:00 UTC (EST).
+    make_pair(app, "ada", "bo", timezone="America/New_York", weekly_hour=1)
+    seen = first_seen(
+        app,
+        datetime(2026, 11, 1, 3, tzinfo=UTC),
+        datetime(2026, 11, 1, 9, tzinfo=UTC),
+        step=timedelta(minutes=15),
+    )
+    assert set(seen.values()) == {datetime(2026, 11, 1, 5, tzinfo=UTC)}
+    with app.app_context():
+        assert len(weekly_rows()) == 2
+
+
+def test_a_pass_run_twice_or_overlapping_queues_each_email_once(app):
+    make_pair(app, "ada", "bo", timezone="UTC")
+    sunday = datetime(2026, 3, 1, 18, tzinfo=UTC)
+    with app.app_context():
+        assert schedule.queue_due(now=sunday).weekly == 2
+        assert schedule.queue_due(now=sunday).weekly == 0
+        # An operator re-running an earlier hour: the window is re-read, the keys hold.
+        assert schedule.queue_due(now=sunday - timedelta(minutes=1)).weekly == 0
+        assert schedule.queue_due(now=sunday + timedelta(minutes=30)).weekly == 0
+        assert len(weekly_rows()) == 2
+
+
+def test_missed_passes_are_caught_up_but_only_within_the_catchup_window(app):
+    a, _ = make_pair(app, "ada", "bo", timezone="UTC", weekly_hour=18)
+    c, _ = make_pair(app, "cy", "di", timezone="UTC", weekly_hour=9)
+    with app.app_context():
+        schedule.queue_due(now=datetime(2026, 3, 1, 8, tzinfo=UTC))
+        # Nothing ran from 08:00 to 21:00: 18:00 is within 6 hours, 09:00 is not.
+        report = schedule.queue_due(now=datetime(2026, 3, 1, 21, tzinfo=UTC))
+        assert report.weekly == 2
+        assert {row.user_id for row in weekly_rows()} == {a, a + 1}
+        assert weekly_rows(c) == []
+
+
+def test_daily_email_comes_only_during_an_active_week_and_not_on_the_weekly_day(app):
+    a, b = make_pair(app, "ada", "bo", timezone="UTC", daily_email=True, daily_hour=8)
+    with app.app_context():
+        ada = db.session.get(User, a)
+        program.start_week(
+            user=ada,
+            theme_key="wishes",
+            start_date=date(2026, 3, 3),
+            timezone="UTC",
+            now=datetime(2026, 3, 1, tzinfo=UTC),
+        )
+    seen = first_seen(
+        app,
+        datetime(2026, 3, 1, 0, tzinfo=UTC),
+        datetime(2026, 3, 12, 0, tzinfo=UTC),
+        kind="daily",
+    )
+    days = sorted({period for (_, period) in seen})
+    # The week runs 3-9 March; Sunday 8 March carries the weekly email instead.
+    assert days == ["2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06", "2026-03-07",
+                    "2026-03-09"]  # fmt: skip
+    assert {user_id for (user_id, _) in seen} == {a, b}
+    assert all(moment.hour == 8 for moment in seen.values())
+
+
+def test_no_weekly_or_daily_email_while_the_week_is_paused(app):
+    a, _ = make_pair(app, "ada", "bo", timezone="UTC", daily_email=True, daily_hour=8)
+    with app.app_context():
+        ada = db.session.get(User, a)
+        start = datetime(2026, 3, 2, tzinfo=UTC)
+        program.start_week(
+            user=ada, theme_key="wishes", start_date=date(2026, 3, 2), timezone="UTC", now=start
+        )
+        program.pause_week(user=ada, now=start)
+    seen = first_seen(app, datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC))
+    assert seen == {}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+
+
+def test_unpaired_users_and_users_who_turned_it_off_get_no_weekly_email(app):
+    register_user(app, "solo@example.com", "Solo")
+    a, b = make_pair(app, "ada", "bo", timezone="UTC")
+    with app.app_context():
+        set_emails(db.session.get(User, b), weekly_email=False)
+        schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
+        assert [row.user_id for row in weekly_rows()] == [a]
+
+
+def test_users_are_loaded_and_queued_in_batches(app):
+    app.config["SCHEDULE_BATCH_SIZE"] = 2
+    ids = []
+    for index in range(3):
+        ids += make_pair(app, f"a{index}", f"b{index}", timezone="UTC")
+    with app.app_context():
+        assert schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC)).weekly == 6
+        assert sorted(row.user_id for row in weekly_rows()) == sorted(ids)
+
+
+def test_weekly_email_describes_the_week_without_discretion_only_when_asked(app):
+    a, b = make_pair(app, "ada", "bo", timezone="UTC")
+    with app.app_context():
+        set_emails(db.session.get(User, b), discreet_subjects=False)
+        program.start_week(
+            user=db.session.get(User, a),
+            theme_key="wishes",
+            start_date=date(2026, 2, 27),
+            timezone="UTC",
+            now=datetime(2026, 3, 1, tzinfo=UTC),
+        )
+        schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
+        discreet, plain = weekly_rows(a)[0], weekly_rows(b)[0]
+        assert discreet.subject == "Your weekly reminder"
+        assert "Writing down a wish" not in discreet.text_body + discreet.html_body
+        assert plain.subject == "Your week of notes: Writing down a wish"
+        assert "day 3" in plain.text_body
+        assert "Ada" not in plain.subject + plain.text_body + plain.html_body  # no partner name
+
+
+def test_names_are_escaped_in_the_html_part_and_kept_as_typed_in_the_text(app):
+    a, _ = make_pair(app, "ada", "bo", timezone="UTC")
+    with app.app_context():
+        ada = db.session.get(User, a)
+        ada.display_name = 'Ada <b>"&'
+        db.session.commit()
+        schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
+        row = weekly_rows(a)[0]
+        assert 'Hello Ada <b>"&,' in row.text_body
+        assert "Hello Ada &lt;b&gt;&#34;&amp;," in row.html_body
+        assert "<b>" not in row.html_body
+        assert f'href="{row.unsubscribe_url}"' in row.html_body
+        assert "\x00" not in row.text_body + row.html_body

@@ -1,0 +1,435 @@
+"""Notes: write, list, open, answer and delete; only the two members of a pair reach a note.
+
+What is stored in clear is metadata the pages need without keys: who wrote to whom in which pair,
+when, whether it was read or answered. The title and text live only in the envelope, as the
+JSON `{"b": text, "t": title or null}`; an answer is its own envelope (kind "answer", written by
+the reader to the writer, sealed to both) whose body is the choice code, e.g. b"later".
+
+Access: every function that takes a note id raises NoteNotFound, never a different error, for a
+malformed id, a note of another pair, a note the user neither wrote nor received, or one outside
+the place asked for (the current pair, or an ended pair for `past`). Opening checks the signature
+with the key the viewer pinned (see keyring), then the header against the row, then the viewer's
+stanza: KeyChanged when the partner's key moved, DecryptionFailed for anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Row
+
+from wishnotes import crypto, keyring, outbox, pairing
+from wishnotes.errors import DecryptionFailed, InvalidInput, NoteNotFound, NotPaired
+from wishnotes.extensions import db
+from wishnotes.models import Note, Pair, User
+
+BODY_MAX = 4000
+TITLE_MAX = 120
+PROMPT_KEY_MAX = 64
+PAGE_SIZE = 200
+ANSWERS = ("yes", "later", "talk")
+
+_NOTE_ID = re.compile(r"[0-9a-f]{32}")
+_PROMPT_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# Line breaks and tabs are text; other control characters, lone surrogates and private-use
+# characters are not (unassigned ones are allowed: new emoji may be newer than this Python).
+_ALLOWED_CONTROLS = {"\n", "\t"}
+_REJECTED_CATEGORIES = {"Cc", "Cs", "Co"}
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A note as its viewer may see it. `text` is None when the writer views a sealed note."""
+
+    note: Note
+    sender: User
+    recipient: User
+    viewer_is_writer: bool
+    title: str | None
+    text: str | None
+    answer: str | None
+
+
+@dataclass(frozen=True)
+class Past:
+    """Notes of the user's ended pairs: those received (still theirs) and those they wrote."""
+
+    received: list[Row]
+    written: list[Row]
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_note(
+    *,
+    user: User,
+    user_key: bytes,
+    text: str,
+    title: str | None = None,
+    sealed: bool = False,
+    prompt_key: str | None = None,
+    now: datetime,
+) -> Note:
+    """Seal a note to the user's partner (and to the user unless `sealed`) and store it."""
+    text = _check_text(text)
+    title = _check_title(title)
+    prompt_key = _check_prompt_key(prompt_key)
+    partner = pairing.partner_of(user)
+    if partner is None:
+        raise NotPaired()
+    ring = keyring.unlock(user=user, user_key=user_key)
+    recipient_public = ring.trusted(partner, now=now)
+    created = _second(now)
+    header = crypto.NoteHeader(
+        note_id=uuid.uuid4().hex,
+        pair_id=user.pair_id,
+        sender_id=user.id,
+        recipient_id=partner.id,
+        sender_key_id=ring.own_public.key_id,
+        recipient_key_id=recipient_public.key_id,
+        created_at=int(created.timestamp()),
+        sealed=bool(sealed),
+    )
+    body = json.dumps({"b": text, "t": title}, ensure_ascii=False, separators=(",", ":"))
+    note = Note(
+        id=header.note_id,
+        pair_id=header.pair_id,
+        sender_id=user.id,
+        recipient_id=partner.id,
+        created_at=created,
+        sealed=header.sealed,
+        prompt_key=prompt_key,
+        envelope=crypto.seal_envelope(
+            header=header,
+            body=body.encode("utf-8"),
+            sender_keys=ring.keys,
+            recipient_public=recipient_public,
+            sender_public=ring.own_public,
+        ),
+    )
+    db.session.add(note)
+    # The "something is waiting" email, in the same transaction (it carries no note text).
+    outbox.queue_note_notice(recipient=partner, now=now)
+    db.session.commit()
+    return note
+
+
+def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: datetime) -> Note:
+    """Answer a note the user received in their pair, or change the answer they gave."""
+    if choice not in ANSWERS:
+        raise InvalidInput("Please choose one of the answers.", field="choice")
+    note = _find(user, note_id, current=True)
+    if note.recipient_id != user.id:
+        raise NoteNotFound()
+    writer = db.session.get(User, note.sender_id)
+    ring = keyring.unlock(user=user, user_key=user_key)
+    writer_public = ring.trusted(writer, now=now)
+    answered = _second(now)
+    header = crypto.NoteHeader(
+        note_id=note.id,
+        pair_id=note.pair_id,
+        sender_id=user.id,
+        recipient_id=writer.id,
+        sender_key_id=ring.own_public.key_id,
+        recipient_key_id=writer_public.key_id,
+        created_at=int(answered.timestamp()),
+        sealed=False,
+        kind="answer",
+    )
+    note.answer_envelope = crypto.seal_envelope(
+        header=header,
+        body=choice.encode("ascii"),
+        sender_keys=ring.keys,
+        recipient_public=writer_public,
+        sender_public=ring.own_public,
+    )
+    note.answered_at = answered
+    note.read_at = note.read_at or now
+    db.session.commit()
+    return note
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def inbox(*, user: User, page: int = 1) -> list[Row]:
+    """Return notes the user received in their current pair, newest first (metadata only)."""
+    if user.pair_id is None:
+        return []
+    query = _listing(Note.sender_id).where(
+        Note.pair_id == user.pair_id, Note.recipient_id == user.id
+    )
+    return _page(query, page)
+
+
+def sent(*, user: User, page: int = 1) -> list[Row]:
+    """Return notes the user wrote in their current pair, newest first (metadata only)."""
+    if user.pair_id is None:
+        return []
+    query = _listing(Note.recipient_id).where(
+        Note.pair_id == user.pair_id, Note.sender_id == user.id
+    )
+    return _page(query, page)
+
+
+def unread_count(*, user: User) -> int:
+    """Return how many notes in the current pair the user has not opened yet."""
+    if user.pair_id is None:
+        return 0
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Note)
+        .where(Note.pair_id == user.pair_id, Note.recipient_id == user.id, Note.read_at.is_(None))
+    )
+
+
+def open_note(*, user: User, user_key: bytes, note_id: str, now: datetime) -> Opened:
+    """Open a note of the user's current pair; opening as its reader marks it read."""
+    note = _find(user, note_id, current=True)
+    ring = keyring.unlock(user=user, user_key=user_key)
+    opened = _open(note, ring, now=now)
+    first_read = note.recipient_id == user.id and note.read_at is None
+    if first_read:
+        note.read_at = now
+    if first_read or ring.changed:
+        # Only then: a commit expires what the page is about to show, and reloading costs reads.
+        db.session.commit()
+    return opened
+
+
+def past(*, user: User) -> Past:
+    """Return the notes of the user's ended pairs that still exist, newest first."""
+    ended = select(Pair.id).where(Pair.ended_at.is_not(None))
+    received = _listing(Note.sender_id).where(Note.recipient_id == user.id, Note.pair_id.in_(ended))
+    written = _listing(Note.recipient_id).where(Note.sender_id == user.id, Note.pair_id.in_(ended))
+    return Past(received=_page(received, 1), written=_page(written, 1))
+
+
+def open_past_note(*, user: User, user_key: bytes, note_id: str, now: datetime) -> Opened:
+    """Open a note of one of the user's ended pairs (read only: no answers any more)."""
+    note = _find(user, note_id, current=False)
+    ring = keyring.unlock(user=user, user_key=user_key)
+    opened = _open(note, ring, now=now, strict=False)
+    if ring.changed:
+        db.session.commit()
+    return opened
+
+
+# --- deleting -----------------------------------------------------------------------------
+
+
+def written_note(*, user: User, note_id: str) -> Note:
+    """Return a note the user wrote in their current pair (to confirm deleting it)."""
+    note = _find(user, note_id, current=True)
+    if note.sender_id != user.id:
+        raise NoteNotFound()
+    return note
+
+
+def delete_note(*, user: User, note_id: str) -> None:
+    """Delete a note the user wrote in their current pair, for both of them."""
+    db.session.delete(written_note(user=user, note_id=note_id))
+    db.session.commit()
+
+
+def delete_past_written(*, user: User) -> int:
+    """Delete every note the user wrote in an ended pair; return how many."""
+    ended = select(Pair.id).where(Pair.ended_at.is_not(None))
+    count = db.session.execute(
+        delete(Note).where(Note.sender_id == user.id, Note.pair_id.in_(ended))
+    ).rowcount
+    db.session.commit()
+    return count
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+def _check_text(text: str | None) -> str:
+    # Browsers send a textarea's line breaks as CRLF; count them as one character, as typed.
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InvalidInput("Please write your note first.", field="body")
+    if len(text) > BODY_MAX:
+        raise InvalidInput(
+            f"Please keep the note under {BODY_MAX:,} characters; it has {len(text):,}.",
+            field="body",
+        )
+    _check_characters(text, field="body")
+    return text
+
+
+def _check_title(title: str | None) -> str | None:
+    title = " ".join((title or "").split())
+    if not title:
+        return None
+    if len(title) > TITLE_MAX:
+        raise InvalidInput(f"Please keep the title under {TITLE_MAX} characters.", field="title")
+    _check_characters(title, field="title")
+    return title
+
+
+def _check_characters(value: str, *, field: str) -> None:
+    for char in value:
+        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _REJECTED_CATEGORIES:
+            raise InvalidInput(
+                "This contains characters that cannot be shown. Please remove them.", field=field
+            )
+
+
+def _check_prompt_key(prompt_key: str | None) -> str | None:
+    if not prompt_key:
+        return None
+    if len(prompt_key) > PROMPT_KEY_MAX or not _PROMPT_KEY.fullmatch(prompt_key):
+        raise InvalidInput("This prompt is not known. Please write the note without it.")
+    return prompt_key
+
+
+# --- internals ----------------------------------------------------------------------------
+
+
+def _second(moment: datetime) -> datetime:
+    # The header holds whole seconds; the row must hold exactly the same instant.
+    return moment.replace(microsecond=0)
+
+
+def _listing(other_id):
+    """Select the clear metadata of notes plus the other person's name; never the envelopes."""
+    return (
+        select(
+            Note.id,
+            Note.created_at,
+            Note.read_at,
+            Note.sealed,
+            Note.answered_at,
+            User.display_name.label("name"),
+        )
+        .join(User, User.id == other_id)
+        .order_by(Note.created_at.desc(), Note.id)
+    )
+
+
+def _page(query, page: int) -> list[Row]:
+    page = max(1, page)
+    return list(db.session.execute(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+
+
+def _find(user: User, note_id: str, *, current: bool) -> Note:
+    if not isinstance(note_id, str) or not _NOTE_ID.fullmatch(note_id):
+        raise NoteNotFound()
+    note = db.session.get(Note, note_id)
+    if note is None or user.id not in (note.sender_id, note.recipient_id):
+        raise NoteNotFound()
+    if current:
+        if user.pair_id is None or note.pair_id != user.pair_id:
+            raise NoteNotFound()
+    elif db.session.get(Pair, note.pair_id).ended_at is None:
+        raise NoteNotFound()
+    return note
+
+
+def _open(note: Note, ring: keyring.Keyring, *, now: datetime, strict: bool = True) -> Opened:
+    viewer = ring.user
+    sender = db.session.get(User, note.sender_id)
+    recipient = db.session.get(User, note.recipient_id)
+    title = text = answer = None
+    if not (note.sealed and note.sender_id == viewer.id):
+        plain = _open_envelope(
+            note.envelope,
+            ring,
+            note=note,
+            kind="note",
+            writer=sender,
+            reader=recipient,
+            at=note.created_at,
+            sealed=note.sealed,
+            now=now,
+            strict=strict,
+        )
+        title, text = _decode_body(plain)
+    if note.answer_envelope is not None:
+        plain = _open_envelope(
+            note.answer_envelope,
+            ring,
+            note=note,
+            kind="answer",
+            writer=recipient,
+            reader=sender,
+            at=note.answered_at,
+            sealed=False,
+            now=now,
+            strict=strict,
+        )
+        answer = plain.decode("ascii", "replace")
+        if answer not in ANSWERS:
+            raise DecryptionFailed()
+    return Opened(
+        note=note,
+        sender=sender,
+        recipient=recipient,
+        viewer_is_writer=note.sender_id == viewer.id,
+        title=title,
+        text=text,
+        answer=answer,
+    )
+
+
+def _open_envelope(
+    envelope: bytes,
+    ring: keyring.Keyring,
+    *,
+    note: Note,
+    kind: str,
+    writer: User,
+    reader: User,
+    at: datetime | None,
+    sealed: bool,
+    now: datetime,
+    strict: bool,
+) -> bytes:
+    """Open one envelope of a note row; the row's columns are what the header must say."""
+    if at is None:
+        raise DecryptionFailed()
+    # Key ids come from the envelope: the signature check below only accepts pinned keys, and
+    # the reader's stanza is bound to its own key id, so a changed id cannot open anything.
+    claimed = crypto.envelope_header(envelope)
+    expected = crypto.NoteHeader(
+        note_id=note.id,
+        pair_id=note.pair_id,
+        sender_id=writer.id,
+        recipient_id=reader.id,
+        sender_key_id=claimed.sender_key_id,
+        recipient_key_id=claimed.recipient_key_id,
+        created_at=int(at.timestamp()),
+        sealed=bool(sealed),
+        kind=kind,
+    )
+    signer = ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=strict)
+    viewer_is_writer = ring.user.id == writer.id
+    return crypto.open_envelope(
+        envelope,
+        expected=expected,
+        viewer_id=ring.user.id,
+        viewer_keys=ring.keys_for(
+            claimed.sender_key_id if viewer_is_writer else claimed.recipient_key_id
+        ),
+        sender_public=signer,
+    )
+
+
+def _decode_body(plain: bytes) -> tuple[str | None, str]:
+    try:
+        data = json.loads(plain.decode("utf-8"))
+        title, text = data["t"], data["b"]
+    except (ValueError, TypeError, KeyError):
+        raise DecryptionFailed() from None
+    if not isinstance(text, str) or not (title is None or isinstance(title, str)):
+        raise DecryptionFailed()
+    return title, text

@@ -1,0 +1,242 @@
+"""Who is due a weekly or daily email now, by each user's local time, in batches.
+
+A pass looks at the wall-clock hours that began, in each time zone that users chose, since
+the previous pass (its mark), and queues an email for the users whose chosen weekday and hour
+is one of them. Wall-clock hours make daylight saving come out right: a skipped local hour
+(02:00 on a spring-forward night) is served with the next one, and an hour that happens twice
+(01:00 on a fall-back night) is served once. The outbox's idempotency keys ("weekly" per local
+ISO week, "daily" per local date) make passes that overlap or run twice harmless.
+
+The email hour is the user's own (their time zone); the week's day and prompt are the pair's
+(the week's time zone). No weekly or daily email goes out while the pair's week is paused, and
+on the weekday of the weekly email the daily one is left out (the weekly one names the day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from wishnotes import mail, outbox, program, timezones
+from wishnotes.extensions import db
+from wishnotes.models import ProgramWeek, ScheduleMark, User
+
+MARK = "emails"
+# With no usable mark (first pass, or a --now before the mark) a pass looks back this far.
+FIRST_LOOKBACK = timedelta(hours=1)
+
+_USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.display_name,
+    User.pair_id,
+    User.discreet_subjects,
+)
+
+
+@dataclass
+class ScheduleReport:
+    """What one scheduler pass queued, and the window of time it covered."""
+
+    weekly: int = 0
+    daily: int = 0
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def queued(self) -> int:
+        return self.weekly + self.daily
+
+
+def queue_due(
+    *, now: datetime, batch_size: int | None = None, catchup: timedelta | None = None
+) -> ScheduleReport:
+    """Queue the weekly and daily emails whose local hour began since the last pass."""
+    config = current_app.config
+    since = _window_start(now=now, catchup=catchup or config["SCHEDULE_CATCHUP"])
+    report = ScheduleReport(since=since, until=now)
+    zones = list(db.session.scalars(select(User.timezone).distinct()))
+    db.session.commit()
+    run = _Pass(
+        now=now,
+        batch_size=batch_size or config["SCHEDULE_BATCH_SIZE"],
+        merge=mail.MailMerge(),
+        links={"open_url": mail.link("/week/"), "settings_url": mail.link("/settings/emails")},
+    )
+    for zone in zones:
+        for hour in timezones.passed_hours(zone, after=since, until=now):
+            report.weekly += _queue_weekly(run, zone, hour)
+            report.daily += _queue_daily(run, zone, hour)
+    _advance_mark(now)
+    return report
+
+
+def weekly_period(local_hour: datetime) -> str:
+    """Return the idempotency period of a weekly email: the local ISO week."""
+    year, week, _ = local_hour.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What every email of one pass shares, worked out once."""
+
+    now: datetime
+    batch_size: int
+    merge: mail.MailMerge
+    links: dict[str, str]
+
+
+def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
+    query = select(*_USER_COLUMNS).where(
+        User.timezone == zone,
+        User.weekly_email.is_(True),
+        User.weekly_weekday == hour.weekday(),
+        User.weekly_hour == hour.hour,
+        User.pair_id.is_not(None),
+    )
+    period = weekly_period(hour)
+    queued = 0
+    for users in _batches(query, run.batch_size):
+        statuses = _week_statuses({user.pair_id for user in users}, now=run.now)
+        emails = []
+        for user in users:
+            current = statuses.get(user.pair_id)
+            if current is not None and current.state == program.PAUSED:
+                continue
+            emails.append(_weekly_email(run, user, current, period=period))
+        queued += outbox.enqueue_many(emails, now=run.now)
+        db.session.commit()
+    return queued
+
+
+def _queue_daily(run: _Pass, zone: str, hour: datetime) -> int:
+    weekday = hour.weekday()
+    query = select(*_USER_COLUMNS).where(
+        User.timezone == zone,
+        User.daily_email.is_(True),
+        User.daily_hour == hour.hour,
+        User.pair_id.is_not(None),
+        or_(User.weekly_email.is_(False), User.weekly_weekday != weekday),
+    )
+    period = hour.date().isoformat()
+    queued = 0
+    for users in _batches(query, run.batch_size):
+        statuses = _week_statuses({user.pair_id for user in users}, now=run.now)
+        emails = []
+        for user in users:
+            current = statuses.get(user.pair_id)
+            if current is not None and current.prompt is not None:
+                emails.append(_daily_email(run, user, current, period=period))
+        queued += outbox.enqueue_many(emails, now=run.now)
+        db.session.commit()
+    return queued
+
+
+def _batches(query, batch_size: int) -> Iterator[list[Any]]:
+    """Yield the query's rows in id order, batch_size at a time (keyset, so no OFFSET scans)."""
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            query.where(User.id > last_id).order_by(User.id).limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch_size:
+            return
+        last_id = rows[-1].id
+
+
+def _week_statuses(pair_ids: set[int], *, now: datetime) -> dict[int, program.WeekStatus]:
+    weeks = db.session.scalars(
+        select(ProgramWeek).where(
+            ProgramWeek.pair_id.in_(pair_ids), ProgramWeek.finished_at.is_(None)
+        )
+    )
+    return {week.pair_id: program.status_of(week, now=now) for week in weeks}
+
+
+def _weekly_email(
+    run: _Pass, user: Any, current: program.WeekStatus | None, *, period: str
+) -> outbox.Queued:
+    discreet = user.discreet_subjects
+    theme = current.theme if current is not None else None
+    if theme is not None and current.state in (program.ACTIVE, program.UPCOMING):
+        subject = mail.subject_for("weekly", discreet=discreet, theme=theme.title)
+    else:
+        subject = mail.subject_for("weekly_idle", discreet=discreet)
+    unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.WEEKLY)
+    rendered = run.merge.render(
+        "weekly",
+        subject=subject,
+        fields={"name": user.display_name, "unsubscribe_url": unsubscribe},
+        discreet=discreet,
+        state=current.state if current is not None else None,
+        theme=theme,
+        day=current.day if current is not None else None,
+        prompt=current.prompt if current is not None else None,
+        starts_on=current.week.start_date if current is not None else None,
+        **run.links,
+    )
+    return outbox.Queued(
+        user_id=user.id,
+        kind=outbox.WEEKLY,
+        period=period,
+        to_address=user.email,
+        rendered=rendered,
+        unsubscribe_url=unsubscribe,
+        send_after=run.now,
+    )
+
+
+def _daily_email(
+    run: _Pass, user: Any, current: program.WeekStatus, *, period: str
+) -> outbox.Queued:
+    discreet = user.discreet_subjects
+    subject = mail.subject_for("daily", discreet=discreet, prompt=current.prompt.title)
+    unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.DAILY)
+    rendered = run.merge.render(
+        "daily",
+        subject=subject,
+        fields={"name": user.display_name, "unsubscribe_url": unsubscribe},
+        discreet=discreet,
+        day=current.day,
+        prompt=current.prompt,
+        **run.links,
+    )
+    return outbox.Queued(
+        user_id=user.id,
+        kind=outbox.DAILY,
+        period=period,
+        to_address=user.email,
+        rendered=rendered,
+        unsubscribe_url=unsubscribe,
+        send_after=run.now,
+    )
+
+
+def _window_start(*, now: datetime, catchup: timedelta) -> datetime:
+    mark = db.session.get(ScheduleMark, MARK)
+    db.session.commit()
+    if mark is None or mark.scanned_until >= now:
+        return now - FIRST_LOOKBACK
+    return max(mark.scanned_until, now - catchup)
+
+
+def _advance_mark(now: datetime) -> None:
+    mark = db.session.get(ScheduleMark, MARK)
+    if mark is None:
+        db.session.add(ScheduleMark(name=MARK, scanned_until=now))
+    elif mark.scanned_until < now:
+        mark.scanned_until = now
+    try:
+        db.session.commit()
+    except IntegrityError:  # another pass wrote the first mark at the same moment
+        db.session.rollback()

@@ -1,0 +1,79 @@
+"""Email settings, and the one-click unsubscribe links in every reminder (RFC 8058)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms import SelectChoice
+
+from wishnotes import preferences, timezones
+from wishnotes.errors import InvalidInput, UnsubscribeLinkInvalid
+from wishnotes.extensions import csrf
+from wishnotes.web.forms import EmailSettingsForm
+from wishnotes.web.navigation import form_error, render_form
+
+bp = Blueprint("emails", __name__)
+
+ONE_CLICK = "One-Click"
+
+
+def _zone_choices(form: EmailSettingsForm) -> str:
+    """Offer the zones of one region (?region=, else the chosen zone's); return the region."""
+    chosen = form.timezone.data or current_user.timezone
+    region = request.args.get("region")
+    if region not in timezones.REGIONS:
+        region = timezones.region_of(chosen)
+    zones = timezones.in_region(region)
+    if timezones.region_of(chosen) == region and chosen not in zones:
+        zones = [chosen, *zones]  # a legacy name such as "US/Eastern" stays selectable
+    form.timezone.choices = [SelectChoice(name, name.replace("_", " ")) for name in zones]
+    return region
+
+
+@bp.route("/settings/emails", methods=["GET", "POST"])
+@login_required
+def settings():
+    form = EmailSettingsForm(obj=None if request.method == "POST" else current_user)
+    region = _zone_choices(form)
+    if form.validate_on_submit():
+        fields = preferences.EmailSettings.__dataclass_fields__
+        try:
+            preferences.update_settings(
+                user=current_user,
+                settings=preferences.EmailSettings(**{name: form[name].data for name in fields}),
+            )
+        except InvalidInput as exc:
+            form_error(form, exc)
+        else:
+            flash("Your email settings are saved.")
+            return redirect(url_for("emails.settings"))
+    return render_form("emails/settings.html", form, region=region, regions=timezones.REGIONS)
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str):
+    """Ask before unsubscribing: mail scanners follow links, and a GET must change nothing."""
+    try:
+        _, kind = preferences.read_unsubscribe_token(token, secret_key=_secret())
+    except UnsubscribeLinkInvalid as exc:
+        return render_template("emails/unsubscribe_invalid.html", message=exc.message), 404
+    return render_template(
+        "emails/unsubscribe.html", token=token, what=preferences.KIND_NAMES[kind]
+    )
+
+
+@bp.post("/unsubscribe/<token>")
+@csrf.exempt  # a mail provider posts this with no session; the signed token is the proof
+def unsubscribe(token: str):
+    if request.form.get("List-Unsubscribe") != ONE_CLICK:
+        message = "This link needs the button on its page."
+        return render_template("emails/unsubscribe_invalid.html", message=message), 400
+    try:
+        kind = preferences.unsubscribe(token=token, secret_key=_secret())
+    except UnsubscribeLinkInvalid as exc:
+        return render_template("emails/unsubscribe_invalid.html", message=exc.message), 404
+    return render_template("emails/unsubscribed.html", what=preferences.KIND_NAMES[kind])
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]

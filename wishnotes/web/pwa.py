@@ -1,0 +1,92 @@
+"""The installable web app: manifest, service worker and the offline page.
+
+The service worker keeps only the shell (the offline page, CSS, script, icons) and never a page that
+a signed-in user saw: notes and names must not rest in a browser cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, abort, jsonify, make_response, render_template, request, url_for
+
+from wishnotes import appearance
+from wishnotes.web.shell import SHELL_ASSETS, asset_url
+
+bp = Blueprint("pwa", __name__)
+
+MANIFEST_TYPE = "application/manifest+json"
+ICON_SIZES = (192, 512)
+
+
+def manifest_for(look: appearance.Look) -> dict:
+    """Return the web app manifest for a look (the name and icons on the home screen)."""
+    icons = [
+        {
+            "src": asset_url(f"icons/{look.icon}-{size}.png"),
+            "sizes": f"{size}x{size}",
+            "type": "image/png",
+            "purpose": "any",
+        }
+        for size in ICON_SIZES
+    ]
+    icons.append(
+        {
+            "src": asset_url(f"icons/{look.icon}-maskable-512.png"),
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        }
+    )
+    return {
+        "id": "/",
+        "name": look.name,
+        "short_name": look.name,
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "theme_color": look.theme_color,
+        "background_color": look.background_color,
+        "icons": icons,
+    }
+
+
+def shell_urls() -> list[str]:
+    """Return what the service worker stores at install: the offline page and static files."""
+    looks = appearance.LOOKS.values()
+    return [
+        url_for("pwa.offline"),
+        *(asset_url(name) for name in SHELL_ASSETS),
+        *(asset_url(f"icons/{look.icon}.svg") for look in looks),
+    ]
+
+
+@bp.get("/manifest.webmanifest")
+def manifest():
+    # The look comes in the URL: browsers fetch manifests without cookies.
+    look = appearance.LOOKS.get(request.args.get("look") or appearance.DEFAULT_LOOK.key)
+    if look is None:
+        abort(404)
+    response = jsonify(manifest_for(look))
+    response.mimetype = MANIFEST_TYPE
+    return response
+
+
+@bp.get("/sw.js")
+def service_worker():
+    urls = shell_urls()
+    version = hashlib.sha256("\n".join(urls).encode("utf-8")).hexdigest()[:12]
+    body = render_template("pwa/sw.js", version=version, shell=urls)
+    response = make_response(body)
+    response.mimetype = "text/javascript"
+    # Scope "/" is the default for a worker served from the root; said explicitly for proxies.
+    response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@bp.get("/offline")
+def offline():
+    # Stored by the service worker, so it is rendered the same for everyone: no name, no token.
+    return render_template(
+        "pwa/offline.html", public_shell=True, look=appearance.DEFAULT_LOOK, blur_notes=True
+    )

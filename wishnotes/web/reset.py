@@ -1,0 +1,135 @@
+"""Forgot password: ask for a link, then recover with the recovery key or start afresh."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user
+
+from wishnotes import keysessions, mail, outbox, recovery
+from wishnotes.clock import now
+from wishnotes.errors import InvalidInput, ResetLinkInvalid
+from wishnotes.extensions import db, limiter
+from wishnotes.web import keys
+from wishnotes.web.forms import ForgotForm, FreshStartForm, ResetWithKeyForm, RestoreForm
+from wishnotes.web.navigation import form_error, render_form
+from wishnotes.web.recovery import kit_context
+
+bp = Blueprint("reset", __name__)
+
+
+def _kdf():
+    return current_app.extensions["wishnotes.kdf"]
+
+
+def _recovery_limit() -> str:
+    return current_app.config["RECOVERY_LIMIT_PER_ADDRESS"]
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(_recovery_limit, methods=["POST"])
+def forgot():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        found = recovery.request_reset(email=form.email.data, now=now())
+        if found:
+            user, token = found
+            link = mail.link(url_for("reset.with_key", token=token))
+            outbox.queue_password_reset(user=user, link=link, now=now())
+            db.session.commit()
+        # The same answer whether or not the account exists.
+        return render_template("reset/sent.html")
+    return render_form("reset/forgot.html", form)
+
+
+def _finish(recovered: recovery.Recovered):
+    """Sign the user in on this device and show the new recovery kit once."""
+    login_user(recovered.user)
+    cookie = keysessions.open_session(user=recovered.user, user_key=recovered.user_key, now=now())
+    response = make_response(
+        render_template("auth/recovery_kit.html", **kit_context(recovered.recovery_key))
+    )
+    keys.set_cookie(response, cookie)
+    return response
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_recovery_limit, methods=["POST"])
+def with_key(token: str):
+    try:
+        recovery.find_reset(token=token, now=now())
+    except ResetLinkInvalid as exc:
+        return render_template("reset/invalid.html", message=exc.message), 404
+    form = ResetWithKeyForm()
+    if form.validate_on_submit():
+        try:
+            recovered = recovery.recover_with_key(
+                token=token,
+                recovery_key_text=form.recovery_key.data,
+                new_password=form.password.data,
+                kdf=_kdf(),
+                now=now(),
+            )
+        except ResetLinkInvalid as exc:
+            return render_template("reset/invalid.html", message=exc.message), 409
+        except InvalidInput as exc:
+            form_error(form, exc)
+        else:
+            return _finish(recovered)
+    return render_form("reset/with_key.html", form, token=token)
+
+
+@bp.route("/reset/<token>/fresh", methods=["GET", "POST"])
+@limiter.limit(_recovery_limit, methods=["POST"])
+def fresh(token: str):
+    try:
+        recovery.find_reset(token=token, now=now())
+    except ResetLinkInvalid as exc:
+        return render_template("reset/invalid.html", message=exc.message), 404
+    form = FreshStartForm()
+    if form.validate_on_submit():
+        try:
+            recovered = recovery.reset_with_fresh_keys(
+                token=token,
+                new_password=form.password.data,
+                understood=form.understood.data,
+                kdf=_kdf(),
+                now=now(),
+            )
+        except ResetLinkInvalid as exc:
+            return render_template("reset/invalid.html", message=exc.message), 409
+        except InvalidInput as exc:
+            form_error(form, exc)
+        else:
+            return _finish(recovered)
+    return render_form("reset/fresh.html", form, token=token)
+
+
+@bp.route("/settings/earlier-notes", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_recovery_limit, methods=["POST"])
+def restore():
+    form = RestoreForm()
+    if form.validate_on_submit():
+        try:
+            opened = recovery.restore_retired(
+                user=current_user,
+                user_key=keys.user_key(),
+                secret=form.secret.data,
+                kdf=_kdf(),
+                now=now(),
+            )
+        except InvalidInput as exc:
+            form_error(form, exc)
+        else:
+            flash("Your earlier notes are open again." if opened else "Nothing changed.")
+            return redirect(url_for("settings.index"))
+    locked = recovery.locked_retired(current_user)
+    return render_form("reset/restore.html", form, locked=locked)
