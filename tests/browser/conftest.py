@@ -19,21 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from wishnotes import create_app
+from wishnotes.bench_pages import CHROMIUM, CHROMIUM_ARGS, PHONE  # one set of launch settings
 from wishnotes.extensions import db
 
 from ..conftest import PEPPER, SECRET_KEY
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
 SHOTS = Path("/tmp/wishnotes-shots")  # noqa: S108 - a fixed folder people open to look
 QUICK_EXIT_URL = "https://www.wikipedia.org/"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -11,17 +11,9 @@ from wishnotes.errors import InvalidInput, Locked, NotPaired
 from wishnotes.extensions import limiter
 from wishnotes.web import keys
 from wishnotes.web.forms import ChangePasswordForm, DeleteAccountForm, TrustKeysForm
-from wishnotes.web.navigation import form_error, render_form
+from wishnotes.web.navigation import config_limit, form_error, render_form
 
 bp = Blueprint("account", __name__, url_prefix="/settings")
-
-
-def _config_limit(name: str):
-    def limit() -> str:
-        return current_app.config[name]
-
-    limit.__name__ = limit.__qualname__ = f"password_check_{name.lower()}"
-    return limit
 
 
 def _account_key() -> str:
@@ -36,24 +28,20 @@ def password_checks(exempt_when=None):
 
     def decorate(view):
         view = limiter.shared_limit(
-            _config_limit("LOGIN_LIMIT_PER_ACCOUNT"),
+            config_limit("LOGIN_LIMIT_PER_ACCOUNT"),
             scope="password-check-account",
             key_func=_account_key,
             methods=["POST"],
             exempt_when=exempt_when,
         )(view)
         return limiter.shared_limit(
-            _config_limit("LOGIN_LIMIT_PER_ADDRESS"),
+            config_limit("LOGIN_LIMIT_PER_ADDRESS"),
             scope="password-check-address",
             methods=["POST"],
             exempt_when=exempt_when,
         )(view)
 
     return decorate
-
-
-def _kdf():
-    return current_app.extensions["wishnotes.kdf"]
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -67,7 +55,7 @@ def password():
                 user=current_user._get_current_object(),
                 current_password=form.current_password.data,
                 new_password=form.new_password.data,
-                kdf=_kdf(),
+                kdf=keys.kdf(),
                 keep_key_session=request.cookies.get(keysessions.COOKIE_NAME),
             )
         except InvalidInput as exc:
@@ -91,7 +79,7 @@ def delete():
             accounts.delete_account(
                 user=current_user._get_current_object(),
                 password=form.password.data,
-                kdf=_kdf(),
+                kdf=keys.kdf(),
                 now=now(),
             )
         except InvalidInput as exc:

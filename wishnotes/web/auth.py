@@ -6,7 +6,6 @@ import hashlib
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -22,24 +21,10 @@ from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.extensions import limiter
 from wishnotes.web import keys
 from wishnotes.web.forms import LoginForm, RegisterForm, UnlockForm
-from wishnotes.web.navigation import form_error, render_form, safe_next
+from wishnotes.web.navigation import config_limit, form_error, render_form, safe_next
 from wishnotes.web.recovery import kit_context
 
 bp = Blueprint("auth", __name__)
-
-
-def _kdf():
-    return current_app.extensions["wishnotes.kdf"]
-
-
-def _limit(name: str):
-    """Return a callable reading a rate limit from config (named, so each stays distinct)."""
-
-    def limit() -> str:
-        return current_app.config[name]
-
-    limit.__name__ = limit.__qualname__ = f"limit_{name.lower()}"
-    return limit
 
 
 def _login_account_key() -> str:
@@ -57,7 +42,7 @@ def _start_session(unlocked: accounts.Unlocked, *, remember: bool, target: str):
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(_limit("REGISTER_LIMIT_PER_ADDRESS"), methods=["POST"])
+@limiter.limit(config_limit("REGISTER_LIMIT_PER_ADDRESS"), methods=["POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
@@ -68,7 +53,7 @@ def register():
                 email=form.email.data,
                 display_name=form.display_name.data,
                 password=form.password.data,
-                kdf=_kdf(),
+                kdf=keys.kdf(),
                 now=now(),
             )
         except InvalidInput as exc:
@@ -89,8 +74,10 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_limit("LOGIN_LIMIT_PER_ADDRESS"), methods=["POST"])
-@limiter.limit(_limit("LOGIN_LIMIT_PER_ACCOUNT"), methods=["POST"], key_func=_login_account_key)
+@limiter.limit(config_limit("LOGIN_LIMIT_PER_ADDRESS"), methods=["POST"])
+@limiter.limit(
+    config_limit("LOGIN_LIMIT_PER_ACCOUNT"), methods=["POST"], key_func=_login_account_key
+)
 def login():
     if current_user.is_authenticated and keys.is_unlocked():
         return redirect(url_for("main.home"))
@@ -98,7 +85,7 @@ def login():
     if form.validate_on_submit():
         try:
             unlocked = accounts.authenticate(
-                email=form.email.data, password=form.password.data, kdf=_kdf()
+                email=form.email.data, password=form.password.data, kdf=keys.kdf()
             )
         except InvalidCredentials as exc:
             form.password.errors.append(exc.message)
@@ -110,13 +97,13 @@ def login():
 
 @bp.route("/unlock", methods=["GET", "POST"])
 @login_required
-@limiter.limit(_limit("LOGIN_LIMIT_PER_ADDRESS"), methods=["POST"])
+@limiter.limit(config_limit("LOGIN_LIMIT_PER_ADDRESS"), methods=["POST"])
 def unlock():
     form = UnlockForm()
     if form.validate_on_submit():
         try:
             unlocked = accounts.authenticate(
-                email=current_user.email, password=form.password.data, kdf=_kdf()
+                email=current_user.email, password=form.password.data, kdf=keys.kdf()
             )
         except InvalidCredentials:
             form.password.errors.append("That password does not match.")

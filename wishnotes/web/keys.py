@@ -8,6 +8,12 @@ from flask_login import current_user
 from wishnotes import keysessions
 from wishnotes.clock import now
 from wishnotes.errors import Locked
+from wishnotes.kdf import KdfRunner
+
+
+def kdf() -> KdfRunner:
+    """Return the app's capped Argon2id runner (pepper and target cost)."""
+    return current_app.extensions["wishnotes.kdf"]
 
 
 def user_key() -> bytes:

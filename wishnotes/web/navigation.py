@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_wtf import FlaskForm
 
 from wishnotes.errors import InvalidInput
+
+
+def config_limit(name: str):
+    """Return a callable that reads a Flask-Limiter limit from the app config at request time."""
+
+    def limit() -> str:
+        return current_app.config[name]
+
+    limit.__name__ = limit.__qualname__ = f"limit_{name.lower()}"
+    return limit
 
 
 def safe_next(target: str | None) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     make_response,
@@ -198,9 +197,7 @@ def _user_key_or_password(password: str | None) -> bytes:
     except Locked:
         if not password:
             raise
-    unlocked = accounts.authenticate(
-        email=current_user.email, password=password, kdf=current_app.extensions["wishnotes.kdf"]
-    )
+    unlocked = accounts.authenticate(email=current_user.email, password=password, kdf=keys.kdf())
     g.new_key_cookie = keysessions.open_session(
         user=current_user, user_key=unlocked.user_key, now=now()
     )

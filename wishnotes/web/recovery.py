@@ -82,7 +82,7 @@ def new():
             unlocked = accounts.authenticate(
                 email=current_user.email,
                 password=form.password.data,
-                kdf=current_app.extensions["wishnotes.kdf"],
+                kdf=keys.kdf(),
             )
         except InvalidCredentials:
             form.password.errors.append("That password does not match.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -19,18 +18,13 @@ from wishnotes.errors import InvalidInput, ResetLinkInvalid
 from wishnotes.extensions import db, limiter
 from wishnotes.web import keys
 from wishnotes.web.forms import ForgotForm, FreshStartForm, ResetWithKeyForm, RestoreForm
-from wishnotes.web.navigation import form_error, render_form
+from wishnotes.web.navigation import config_limit, form_error, render_form
 from wishnotes.web.recovery import kit_context
 
 bp = Blueprint("reset", __name__)
 
 
-def _kdf():
-    return current_app.extensions["wishnotes.kdf"]
-
-
-def _recovery_limit() -> str:
-    return current_app.config["RECOVERY_LIMIT_PER_ADDRESS"]
+_recovery_limit = config_limit("RECOVERY_LIMIT_PER_ADDRESS")
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
@@ -60,56 +54,56 @@ def _finish(recovered: recovery.Recovered):
     return response
 
 
-@bp.route("/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(_recovery_limit, methods=["POST"])
-def with_key(token: str):
+def _reset_page(token: str, form, template: str, reset):
+    """Show a reset form for a live link; on a valid submit run `reset()` and show the new kit."""
     try:
         recovery.find_reset(token=token, now=now())
     except ResetLinkInvalid as exc:
         return render_template("reset/invalid.html", message=exc.message), 404
-    form = ResetWithKeyForm()
     if form.validate_on_submit():
         try:
-            recovered = recovery.recover_with_key(
-                token=token,
-                recovery_key_text=form.recovery_key.data,
-                new_password=form.password.data,
-                kdf=_kdf(),
-                now=now(),
-            )
-        except ResetLinkInvalid as exc:
+            return _finish(reset())
+        except ResetLinkInvalid as exc:  # used up between the page and the submit
             return render_template("reset/invalid.html", message=exc.message), 409
         except InvalidInput as exc:
             form_error(form, exc)
-        else:
-            return _finish(recovered)
-    return render_form("reset/with_key.html", form, token=token)
+    return render_form(template, form, token=token)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_recovery_limit, methods=["POST"])
+def with_key(token: str):
+    form = ResetWithKeyForm()
+    return _reset_page(
+        token,
+        form,
+        "reset/with_key.html",
+        lambda: recovery.recover_with_key(
+            token=token,
+            recovery_key_text=form.recovery_key.data,
+            new_password=form.password.data,
+            kdf=keys.kdf(),
+            now=now(),
+        ),
+    )
 
 
 @bp.route("/reset/<token>/fresh", methods=["GET", "POST"])
 @limiter.limit(_recovery_limit, methods=["POST"])
 def fresh(token: str):
-    try:
-        recovery.find_reset(token=token, now=now())
-    except ResetLinkInvalid as exc:
-        return render_template("reset/invalid.html", message=exc.message), 404
     form = FreshStartForm()
-    if form.validate_on_submit():
-        try:
-            recovered = recovery.reset_with_fresh_keys(
-                token=token,
-                new_password=form.password.data,
-                understood=form.understood.data,
-                kdf=_kdf(),
-                now=now(),
-            )
-        except ResetLinkInvalid as exc:
-            return render_template("reset/invalid.html", message=exc.message), 409
-        except InvalidInput as exc:
-            form_error(form, exc)
-        else:
-            return _finish(recovered)
-    return render_form("reset/fresh.html", form, token=token)
+    return _reset_page(
+        token,
+        form,
+        "reset/fresh.html",
+        lambda: recovery.reset_with_fresh_keys(
+            token=token,
+            new_password=form.password.data,
+            understood=form.understood.data,
+            kdf=keys.kdf(),
+            now=now(),
+        ),
+    )
 
 
 @bp.route("/settings/earlier-notes", methods=["GET", "POST"])
@@ -123,7 +117,7 @@ def restore():
                 user=current_user,
                 user_key=keys.user_key(),
                 secret=form.secret.data,
-                kdf=_kdf(),
+                kdf=keys.kdf(),
                 now=now(),
             )
         except InvalidInput as exc:
