@@ -113,6 +113,8 @@ def serving(app: Flask, *, threads: int = 8) -> Iterator[int]:
     try:
         yield port
     finally:
+        # Let the worker threads finish their last request before the sockets go away.
+        server.task_dispatcher.shutdown(timeout=10)
         server.close()
         thread.join(timeout=10)
 
