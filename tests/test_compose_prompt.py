@@ -27,14 +27,14 @@ def _paired_with_week(app):
 def test_compose_shows_todays_prompt_and_starter_links(app):
     client = _paired_with_week(app)
     page = html.unescape(client.get("/notes/new").get_data(as_text=True))
-    first = program.library().first_week().prompt_for_day(1)
+    first = program.prompt_library().first_week().prompt_for_day(1)
     assert first.title in page
     assert "/notes/new?prompt=wishes-1&starter=0" in page
 
 
 def test_a_starter_link_fills_the_body_and_the_sent_note_records_its_prompt(app):
     client = _paired_with_week(app)
-    first = program.library().first_week().prompt_for_day(1)
+    first = program.prompt_library().first_week().prompt_for_day(1)
     page = html.unescape(client.get("/notes/new?prompt=wishes-1&starter=0").get_data(as_text=True))
     body = re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1)
     assert body.strip() == first.starters[0].rstrip("…").strip()

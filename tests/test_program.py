@@ -107,7 +107,7 @@ def test_a_running_week_blocks_a_new_one_and_a_complete_week_gives_way_to_the_ne
     second = _start(bo, start=date(2026, 3, 9), zone="UTC", theme="attention", now=after)
     assert program.current_week(pair=pair).id == second.id
     assert [week.theme_key for week in program.past_weeks(pair=pair)] == ["wishes"]
-    assert program.suggested_theme(pair=pair).key == prompts.library().next_week("wishes").key
+    assert program.suggested_theme(pair=pair).key == prompts.shipped().next_week("wishes").key
 
 
 def test_finishing_early_lists_the_week_and_offers_the_next_theme(app_ctx, couple):
@@ -221,7 +221,7 @@ def test_home_shows_todays_prompt_with_its_starters(app, client, couple):
     login(client, "ada@example.com")
     page = client.get("/").get_data(as_text=True)
     assert "One small wish" in page
-    for starter in prompts.library().prompt("wishes-1").starters:
+    for starter in prompts.shipped().prompt("wishes-1").starters:
         assert starter in page
     assert "/notes/new?prompt=wishes-1&amp;starter=0" in page
 

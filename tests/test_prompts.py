@@ -18,8 +18,8 @@ from wishnotes.prompts import (
     PromptLibraryError,
     UnknownLanguageError,
     available_languages,
-    library,
     load_library,
+    shipped,
 )
 
 # --- the shipped library -----------------------------------------------------------------
@@ -27,7 +27,7 @@ from wishnotes.prompts import (
 
 @pytest.fixture(scope="module")
 def en() -> Library:
-    return library("en")
+    return shipped("en")
 
 
 def test_shipped_library_has_at_least_four_full_weeks(en: Library) -> None:
@@ -91,7 +91,7 @@ def test_unknown_keys_raise_lookup_error(en: Library, call: Any) -> None:
 
 
 def test_library_is_cached_and_default_is_english() -> None:
-    assert library() is library("en")
+    assert shipped() is shipped("en")
 
 
 def test_available_languages_lists_english() -> None:
@@ -118,7 +118,7 @@ def test_available_languages_lists_english() -> None:
 )
 def test_bad_or_unknown_language_is_rejected(language: Any) -> None:
     with pytest.raises(UnknownLanguageError) as info:
-        library(language)
+        shipped(language)
     assert isinstance(info.value, ValueError)
 
 
@@ -127,7 +127,7 @@ def test_every_translation_keeps_the_english_keys(en: Library) -> None:
         return [(week.key, [prompt.key for prompt in week.prompts]) for week in lib.weeks]
 
     for language in available_languages():
-        assert shape(library(language)) == shape(en), language
+        assert shape(shipped(language)) == shape(en), language
 
 
 # Indiscreet for someone glancing at the phone, or pressuring / blaming in tone.
@@ -165,7 +165,7 @@ FORBIDDEN = [
 def _shipped_texts() -> list[tuple[str, str]]:
     texts = []
     for language in available_languages():
-        for week in library(language).weeks:
+        for week in shipped(language).weeks:
             texts += [
                 (f"{language}:{week.key}", week.title),
                 (f"{language}:{week.key}", week.summary),
@@ -557,5 +557,5 @@ def test_import_only_defines_things(monkeypatch: pytest.MonkeyPatch) -> None:
     spec.loader.exec_module(module)
     assert module._shipped_library.cache_info().currsize == 0
     # A fresh copy has its own classes, so compare content rather than objects.
-    assert module.library("en").first_week().key == library("en").first_week().key
+    assert module.shipped("en").first_week().key == shipped("en").first_week().key
     assert module._shipped_library.cache_info().currsize == 1

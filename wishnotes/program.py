@@ -56,9 +56,9 @@ class WeekStatus:
         return self.week.start_date + timedelta(days=DAYS - 1)
 
 
-def library() -> prompts.Library:
+def prompt_library() -> prompts.Library:
     """Return the prompt library the weeks are drawn from."""
-    return prompts.library()
+    return prompts.shipped()
 
 
 def current_week(*, pair: Pair | None) -> ProgramWeek | None:
@@ -108,7 +108,7 @@ def find_prompt(prompt_key: str | None) -> prompts.Prompt | None:
     if not prompt_key or len(prompt_key) > 64:
         return None
     try:
-        return library().prompt(prompt_key)
+        return prompt_library().prompt(prompt_key)
     except LookupError:
         return None
 
@@ -129,7 +129,7 @@ def find_starter(*, prompt_key: str | None, index: object) -> tuple[prompts.Prom
 
 def suggested_theme(*, pair: Pair | None) -> prompts.Week:
     """Return the theme to offer next: the one after the last finished week, else the first."""
-    lib = library()
+    lib = prompt_library()
     if pair is not None:
         last = db.session.scalar(
             select(ProgramWeek.theme_key)
@@ -172,7 +172,7 @@ def start_week(
     pair = _pair_of(user)
     timezone = timezones.check(timezone)
     try:
-        library().week(theme_key or "")
+        prompt_library().week(theme_key or "")
     except LookupError:
         raise InvalidInput("Please choose a theme from the list.", field="theme") from None
     today = timezones.local_date(now, timezone)
@@ -267,6 +267,6 @@ def _current_or_raise(user: User) -> ProgramWeek:
 
 def _theme(key: str) -> prompts.Week | None:
     try:
-        return library().week(key)
+        return prompt_library().week(key)
     except LookupError:
         return None

@@ -119,12 +119,12 @@ def load_library(path: Path) -> Library:
         raise PromptLibraryError(f"{path.name}: invalid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise PromptLibraryError(f"{path.name}: not valid UTF-8: {exc}") from exc
-    return _Parser(path.name, expected_language=path.stem).library(data)
+    return _Parser(path.name, expected_language=path.stem).build(data)
 
 
-def library(language: str = "en") -> Library:
+def shipped(language: str = "en") -> Library:
     """Return the shipped prompt library for a language code such as "en" (loaded once)."""
-    # One cache entry per code, so library() and library("en") return the same object.
+    # One cache entry per code, so shipped() and shipped("en") return the same object.
     return _shipped_library(_check_language(language))
 
 
@@ -167,7 +167,7 @@ class _Parser:
         prefix = f"{self.file_name}: {where}: " if where else f"{self.file_name}: "
         raise PromptLibraryError(prefix + message)
 
-    def library(self, data: dict[str, Any]) -> Library:
+    def build(self, data: dict[str, Any]) -> Library:
         self.fields(data, _TOP_FIELDS, "")
         fmt = data["format"]
         # bool is a subclass of int; "format = true" is a mistake, not format 1.

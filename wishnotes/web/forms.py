@@ -266,7 +266,7 @@ def _int_or_none(value):
 def _theme_choices():
     from wishnotes import program
 
-    return [SelectChoice(week.key, week.title) for week in program.library().weeks]
+    return [SelectChoice(week.key, week.title) for week in program.prompt_library().weeks]
 
 
 _HOURS = [SelectChoice(hour, f"{hour:02d}:00") for hour in range(24)]
