@@ -55,5 +55,6 @@ def _locked(exc: Locked):
 def _unexpected(exc: Exception):
     db.session.rollback()
     # The traceback goes to the log only; the page says nothing about the server.
-    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    # The endpoint, not the path: paths can carry invite and reset tokens.
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.endpoint)
     return render_error(500)
