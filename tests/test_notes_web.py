@@ -298,3 +298,13 @@ def test_password_tries_on_the_compose_page_are_rate_limited_and_keep_the_words(
     limited = send(ada, password=PASSWORD)
     assert limited.status_code == 429 and WISH in text(limited)
     assert note_count(app) == 0
+
+
+def test_a_note_title_is_shown_inside_the_blurred_body_not_in_the_heading(app, couple):
+    ada, bo = couple
+    send(ada, title="Friday evening")
+    page = text(bo.get("/notes/" + only_note(app).id))
+    heading = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
+    assert "Friday evening" not in heading
+    body = re.search(r'<div class="note-body">(.*?)</div>', page, re.S).group(1)
+    assert "Friday evening" in body
