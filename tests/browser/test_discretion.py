@@ -77,9 +77,13 @@ def test_signed_in_pages_are_never_stored_so_back_after_sign_out_shows_nothing(c
     assert headers and set(headers.values()) == {"no-store"}
     ada.goto(couple["received"])
     ada.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    ada.wait_for_url("**/settings/")
     ada.get_by_role("button", name="Sign out").click()
-    ada.go_back()
-    ada.go_back()
+    # Going back while the sign-out redirect is still in flight races Chromium's navigation.
+    ada.wait_for_url("**/login")
+    ada.wait_for_load_state()
+    for _ in range(2):
+        ada.go_back(wait_until="load")
     assert "/login" in ada.url
     assert SAM_NOTE not in ada.content()
 
