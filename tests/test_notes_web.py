@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from wishnotes import notes as notes_service
 from wishnotes.extensions import db
 from wishnotes.models import KeySession, Note, Pair, User
 
@@ -308,3 +309,23 @@ def test_a_note_title_is_shown_inside_the_blurred_body_not_in_the_heading(app, c
     assert "Friday evening" not in heading
     body = re.search(r'<div class="note-body">(.*?)</div>', page, re.S).group(1)
     assert "Friday evening" in body
+
+
+def test_inbox_marks_unread_notes_until_opened_and_pages_through_older_ones(
+    app, couple, monkeypatch
+):
+    ada, bo = couple
+    monkeypatch.setattr(notes_service, "PAGE_SIZE", 2)
+    for _ in range(3):
+        assert send(ada).status_code == 302
+    first = text(bo.get("/notes/"))
+    assert first.count('class="card unread"') == 2 and first.count(">New<") == 2
+    assert "/notes/?page=2" in first
+    second = text(bo.get("/notes/?page=2"))
+    assert second.count('class="card unread"') == 1 and "/notes/?page=3" not in second
+    assert "There are no earlier notes" in text(bo.get("/notes/?page=3"))
+    note_id = re.search(r'href="/notes/([0-9a-f]{32})"', first).group(1)
+    bo.get(f"/notes/{note_id}")
+    assert text(bo.get("/notes/")).count('class="card unread"') == 1
+    sent = text(ada.get("/notes/sent"))
+    assert 'class="card unread"' not in sent and sent.count(">To Bo<") == 2
