@@ -1,0 +1,102 @@
+"""Redis and the database cut and restored under a running app, through a real TCP proxy.
+
+Redis: WISHNOTES_TEST_REDIS_URL (CI sets it), else the local Redis; when none answers the Redis
+tests are skipped, except under CI=true, where they fail. The database: PostgreSQL behind the
+proxy when WISHNOTES_TEST_DATABASE_URL is set; on SQLite the database file's folder is moved
+away (new connections cannot open it) and moved back.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+import redis
+
+from .conftest import PASSWORD, login, make_app, post_form, register_user, reset_database
+from .proxy import proxy_for
+
+REDIS_URL = os.environ.get("WISHNOTES_TEST_REDIS_URL") or "redis://127.0.0.1:6379/4"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at {REDIS_URL} does not answer: {exc}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_proxy(redis_url):
+    with proxy_for(redis_url) as proxy:
+        yield proxy
+
+
+def _limit_keys() -> list[bytes]:
+    # Flask-Limiter's keys; its prefix is not per app (the extension object outlives apps).
+    return list(redis.Redis.from_url(REDIS_URL).scan_iter("LIMITS:*"))
+
+
+def _forget_limits() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in _limit_keys():
+        client.delete(key)
+
+
+@pytest.fixture
+def limited_app(tmp_path, postgres_engine, redis_proxy):
+    """An app whose rate limits (and job queue) live in Redis behind the proxy."""
+    _forget_limits()
+    app = make_app(
+        tmp_path,
+        postgres_engine,
+        REDIS_URL=redis_proxy.url_for(REDIS_URL),
+        HUEY_NAME=f"wishnotes-test-{uuid.uuid4().hex[:12]}",
+        RATELIMIT_ENABLED=True,
+        LOGIN_LIMIT_PER_ACCOUNT="3 per minute",
+    )
+    reset_database(app)
+    yield app
+    _forget_limits()
+
+
+def test_sign_in_registration_and_unlock_work_while_redis_is_down(limited_app, redis_proxy):
+    register_user(limited_app)
+    client = limited_app.test_client()
+    redis_proxy.cut()
+
+    signed_in = login(client)
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
+    unlocked = post_form(client, "/unlock", {"password": PASSWORD})
+    assert unlocked.status_code == 302
+    other = limited_app.test_client()
+    registered = post_form(
+        other, "/register", {"email": "bo@example.com", "display_name": "Bo", "password": PASSWORD}
+    )
+    assert registered.status_code == 200
+    assert "recovery" in registered.get_data(as_text=True).lower()
+
+
+def test_limits_hold_in_the_process_while_redis_is_down_and_return_to_redis(
+    limited_app, redis_proxy
+):
+    register_user(limited_app)
+    client = limited_app.test_client()
+    redis_proxy.cut()
+    codes = [login(client, password="not the password").status_code for _ in range(4)]
+    assert codes == [422, 422, 422, 429]  # "3 per minute" per account, counted in memory
+
+    redis_proxy.restore()
+    assert _limit_keys() == []  # nothing reached Redis during the outage
+    deadline = time.monotonic() + 60  # Flask-Limiter looks at Redis again with a backoff
+    fresh = limited_app.test_client()
+    while not _limit_keys():
+        assert time.monotonic() < deadline, "the limits never went back to Redis"
+        login(fresh, email="nobody@example.com", password="not the password")
+        time.sleep(0.5)
