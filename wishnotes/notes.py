@@ -41,6 +41,9 @@ _PROMPT_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # characters are not (unassigned ones are allowed: new emoji may be newer than this Python).
 _ALLOWED_CONTROLS = {"\n", "\t"}
 _REJECTED_CATEGORIES = {"Cc", "Cs", "Co"}
+# Embeddings, overrides and isolates can make a title read as something else (as in names);
+# other format characters stay, since emoji need the zero-width joiner.
+_DIRECTION_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,11 @@ def _check_title(title: str | None) -> str | None:
     if len(title) > TITLE_MAX:
         raise InvalidInput(f"Please keep the title under {TITLE_MAX} characters.", field="title")
     _check_characters(title, field="title")
+    if not _DIRECTION_CONTROLS.isdisjoint(title):
+        raise InvalidInput(
+            "The title contains characters that change the direction of text. Please remove them.",
+            field="title",
+        )
     return title
 
 
