@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keysessions
+from wishnotes import crypto, keysessions, lookalikes
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
@@ -49,8 +49,13 @@ def _common_passwords() -> frozenset[str]:
 
 
 def normalize_email(raw: str) -> str:
-    """Return the canonical lower-case form of an email address, or raise InvalidInput."""
-    raw = (raw or "").strip()
+    """Return the canonical lower-case form of an email address, or raise InvalidInput.
+
+    NFKC first, so full-width and other compatibility forms ("ａｄａ＠example.com") name the same
+    account as the plain address. Lower case, not case folding: "ß" and "ss" may be different
+    mailboxes, and the address is also where emails go.
+    """
+    raw = unicodedata.normalize("NFKC", raw or "").strip()
     if not raw:
         raise InvalidInput("Please enter your email address.", field="email")
     if len(raw) > EMAIL_MAX:
@@ -60,6 +65,21 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError:
         raise InvalidInput("That does not look like an email address.", field="email") from None
     return result.normalized.lower()
+
+
+def _check_look_alike(email: str) -> None:
+    """Refuse an address that could pass for another one (see wishnotes.lookalikes)."""
+    if lookalikes.mixes_alphabets(email):
+        raise InvalidInput(
+            "This address mixes letters from different alphabets that look alike. "
+            "Please type it in one alphabet.",
+            field="email",
+        )
+    twin = lookalikes.latin_twin(email)
+    if twin and db.session.scalar(select(User.id).where(User.email == twin)) is not None:
+        raise InvalidInput(
+            "This address looks the same as one already in use. Please check it.", field="email"
+        )
 
 
 def check_display_name(raw: str) -> str:
@@ -101,6 +121,7 @@ def register(
     check_password(password, email=email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise EmailTaken()
+    _check_look_alike(email)
 
     user_key = crypto.new_key()
     keys = crypto.generate_user_keys()
