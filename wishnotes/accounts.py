@@ -51,7 +51,7 @@ def _common_passwords() -> frozenset[str]:
 def normalize_email(raw: str) -> str:
     """Return the canonical lower-case form of an email address, or raise InvalidInput.
 
-    NFKC first, so full-width and other compatibility forms ("ａｄａ＠example.com") name the same
+    NFKC first, so full-width and other compatibility forms of an address name the same
     account as the plain address. Lower case, not case folding: "ß" and "ss" may be different
     mailboxes, and the address is also where emails go.
     """

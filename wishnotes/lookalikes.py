@@ -1,18 +1,18 @@
 """Email addresses that only look like another: mixed alphabets and whole-alphabet twins.
 
 Full-width and other compatibility forms are folded away by NFKC before this (see
-`accounts.normalize_email`), so "ａｄａ＠example.com" is simply ada@example.com. What NFKC keeps
+`accounts.normalize_email`): a full-width address is simply the plain one. What NFKC keeps
 apart, the Unicode confusables data (UTS #39, via `confusable_homoglyphs`) judges here:
 
-- Mixed alphabets: a local part or domain label that mixes scripts, such as a Cyrillic "а"
+- Mixed alphabets: a local part or domain label that mixes scripts, such as a Cyrillic "a"
   among Latin letters, is refused. Characters common to all scripts (digits, dots, "+") do not
   count, and the mixes a language really uses (Han with Hiragana and Katakana, Han with Hangul)
   are allowed.
 - Whole-alphabet twins: a local part written entirely in letters that each look like a Latin
-  one ("асе" in Cyrillic) is compared, as its Latin look-alike, with the accounts that exist;
+  one ("ace" typed in Cyrillic) is compared, as its Latin look-alike, with the accounts that exist;
   if that account exists the address is refused. Addresses in one real alphabet with no Latin
-  twin ("иван") are left alone. The check runs at registration only, so an account made first
-  under such a twin does not block the Latin address registered after it.
+  twin (Cyrillic "ivan") are left alone. The check runs at registration only, so an account
+  made first under such a twin does not block the Latin address registered after it.
 """
 
 from __future__ import annotations
