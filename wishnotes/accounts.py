@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keysessions, lookalikes
+from wishnotes import crypto, keysessions, locks, lookalikes
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
@@ -309,6 +309,12 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
         authenticate(email=user.email, password=password, kdf=kdf)
     except InvalidCredentials:
         raise InvalidInput("That password does not match.", field="password") from None
+    # Lock the user and the partner first, in id order (see locks): a note the partner is
+    # sending at this moment either lands before or finds the pair ended, never half of each.
+    partner_id = user.pair_id and db.session.scalar(
+        select(User.id).where(User.pair_id == user.pair_id, User.id != user.id)
+    )
+    locks.lock_users([user.id, partner_id])
     if user.pair_id is not None:
         pair_id = user.pair_id
         db.session.execute(update(Pair).where(Pair.id == pair_id).values(ended_at=now))

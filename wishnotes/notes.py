@@ -23,8 +23,9 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keyring, outbox, pairing
+from wishnotes import crypto, keyring, outbox, pairing, submissions
 from wishnotes.errors import DecryptionFailed, InvalidInput, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
@@ -78,15 +79,22 @@ def write_note(
     title: str | None = None,
     sealed: bool = False,
     prompt_key: str | None = None,
+    submission_key: str | None = None,
     now: datetime,
 ) -> Note:
-    """Seal a note to the user's partner (and to the user unless `sealed`) and store it."""
+    """Seal a note to the user's partner (and to the user unless `sealed`) and store it.
+
+    A `submission_key` (see wishnotes.submissions) that already made a note returns that note
+    instead of a second one. NotPaired also when the pair ends, or the partner's account goes,
+    while the note is being sent: the caller still holds the words.
+    """
     text = _check_text(text)
     title = _check_title(title)
     prompt_key = _check_prompt_key(prompt_key)
-    partner = pairing.partner_of(user)
-    if partner is None:
-        raise NotPaired()
+    submission_key = submissions.checked(submission_key)
+    if (earlier := _submitted(user, submission_key)) is not None:
+        return earlier
+    partner = pairing.lock_partner(user=user)
     ring = keyring.unlock(user=user, user_key=user_key)
     recipient_public = ring.trusted(partner, now=now)
     created = _second(now)
@@ -109,6 +117,7 @@ def write_note(
         created_at=created,
         sealed=header.sealed,
         prompt_key=prompt_key,
+        submission_key=submission_key,
         envelope=crypto.seal_envelope(
             header=header,
             body=body.encode("utf-8"),
@@ -118,10 +127,30 @@ def write_note(
         ),
     )
     db.session.add(note)
+    try:
+        db.session.flush()
+        # Again, now that this transaction writes: on SQLite that holds the one write lock,
+        # so an unpairing or a deletion committed since the check above is seen here.
+        pairing.lock_partner(user=user)
+    except IntegrityError:
+        db.session.rollback()
+        if (earlier := _submitted(user, submission_key)) is not None:
+            return earlier  # the same form, posted twice at once: the other post sent it
+        if pairing.partner_of(user) is not None:
+            raise
+        raise NotPaired() from None  # the partner's account was deleted meanwhile
     # The "something is waiting" email, in the same transaction (it carries no note text).
     outbox.queue_note_notice(recipient=partner, now=now)
     db.session.commit()
     return note
+
+
+def _submitted(user: User, submission_key: str | None) -> Note | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(Note).where(Note.sender_id == user.id, Note.submission_key == submission_key)
+    )
 
 
 def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: datetime) -> Note:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
-from wishnotes import keyring
+from wishnotes import keyring, locks, submissions
 from wishnotes.errors import (
     AlreadyPaired,
     InviteExpired,
@@ -43,19 +46,59 @@ def live_invite(*, user: User, now: datetime) -> Invite | None:
     )
 
 
-def create_invite(*, user: User, now: datetime) -> str:
-    """Make a new single-use invite token (withdrawing any earlier one) and return it."""
+def create_invite(
+    *, user: User, now: datetime, submission_key: str | None = None, secret: bytes = b""
+) -> str:
+    """Make a new single-use invite token (withdrawing any earlier one) and return it.
+
+    With a form's `submission_key` (and the server `secret`), the token is derived from the
+    key, so a second post of the same form finds the invite the first one made (its token
+    hash is unique) and shows the same link again, instead of making a second one that
+    withdraws the first. Only the token's hash is stored, and the key is not stored at all.
+    """
     if user.pair_id is not None:
         raise AlreadyPaired()
+    key = submissions.checked(submission_key)
+    if key is None or not secret:
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+    else:
+        token = _token_from_key(key, user=user, secret=secret)
+        if _made_by(user, token, now=now):
+            return token
     _revoke_live(user=user, now=now)
-    token = secrets.token_urlsafe(_TOKEN_BYTES)
     db.session.add(
         Invite(
             inviter_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + INVITE_TTL
         )
     )
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same form, posted twice at once: the other post made it
+        db.session.rollback()
+        if not _made_by(user, token, now=now):
+            raise
     return token
+
+
+def _token_from_key(key: str, *, user: User, secret: bytes) -> str:
+    mac = hmac.new(secret, f"invite-token:{user.id}:{key}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def _made_by(user: User, token: str, *, now: datetime) -> bool:
+    """Return whether `token` names a live invite of `user`."""
+    return (
+        db.session.scalar(
+            select(Invite.id).where(
+                Invite.token_hash == _hash(token),
+                Invite.inviter_id == user.id,
+                Invite.used_at.is_(None),
+                Invite.revoked_at.is_(None),
+                Invite.expires_at > now,
+            )
+        )
+        is not None
+    )
 
 
 def revoke_invite(*, user: User, now: datetime) -> bool:
@@ -101,8 +144,17 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
     inviter = invite.inviter
     if inviter.id == user.id:
         raise SelfInvite()
+    # Both rows locked in id order before anything changes: two people accepting each other's
+    # invites at once wait for each other here instead of deadlocking further down.
+    locked = locks.lock_users([user.id, inviter.id])
+    if (pair := _paired_together(user, inviter)) is not None:
+        return pair
     if user.pair_id is not None:
+        db.session.rollback()
         raise AlreadyPaired()
+    if inviter.id not in locked or inviter.pair_id is not None:
+        db.session.rollback()
+        raise InviterPaired()
 
     # Claim the invite and both users with guarded updates, so two racing accepts cannot both win.
     claimed = db.session.execute(
@@ -112,6 +164,8 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
     ).rowcount
     if claimed != 1:
         db.session.rollback()
+        if (pair := _paired_together(user, inviter, refresh=True)) is not None:
+            return pair
         raise InviteUsed()
     pair = Pair(first_user_id=inviter.id, second_user_id=user.id, created_at=now)
     db.session.add(pair)
@@ -124,6 +178,8 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
     ).rowcount
     if joined != 2:
         db.session.rollback()
+        if (pair := _paired_together(user, inviter, refresh=True)) is not None:
+            return pair
         raise InviterPaired() if user.pair_id is None else AlreadyPaired()
     _revoke_live(user=user, now=now)  # the joiner's own invite is no longer needed
     if user_key is not None:
@@ -132,6 +188,34 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
     db.session.refresh(user)
     db.session.refresh(inviter)
     return pair
+
+
+def _paired_together(user: User, inviter: User, *, refresh: bool = False) -> Pair | None:
+    """Return the pair of the two if they are one already: each accepted the other's invite at
+    the same moment, and the other accept won. That is the outcome both wanted."""
+    if refresh:
+        db.session.refresh(user)
+        db.session.refresh(inviter)
+    if user.pair_id is None or inviter.pair_id != user.pair_id:
+        return None
+    pair = db.session.get(Pair, user.pair_id)
+    db.session.commit()  # ends the transaction, and with it the row locks
+    return pair
+
+
+def lock_partner(*, user: User) -> User:
+    """Lock the rows of the user and their partner (see locks) and return the partner.
+
+    Raises NotPaired when, as the rows stand once locked, the two are not a pair any more.
+    """
+    partner = partner_of(user)
+    if partner is None:
+        raise NotPaired()
+    locked = locks.lock_users([user.id, partner.id])
+    if user.pair_id is None or partner.id not in locked or partner.pair_id != user.pair_id:
+        db.session.rollback()
+        raise NotPaired()
+    return partner
 
 
 def partner_of(user: User) -> User | None:
@@ -147,7 +231,10 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     Each partner decides for the notes they wrote; the other one can do so later from their
     past notes (notes.delete_past_written).
     """
-    if user.pair_id is None:
+    partner = partner_of(user)
+    locks.lock_users([user.id, partner.id if partner else None])
+    if user.pair_id is None:  # the partner ended it (or left) a moment ago
+        db.session.rollback()
         raise NotPaired()
     pair = db.session.get(Pair, user.pair_id)
     pair.ended_at = now
