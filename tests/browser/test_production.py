@@ -21,7 +21,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,6 +35,7 @@ from wishnotes.bench_pages import PHONE
 
 from ..conftest import PEPPER, POSTGRES_URL, SECRET_KEY
 from ..smtp import free_port
+from .conftest import Site
 from .steps import make_couple, unique_email
 
 REDIS_URL = os.environ.get("WISHNOTES_TEST_REDIS_URL")
@@ -43,20 +43,12 @@ BIN = Path(sys.executable).parent
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.postgres_only,
     pytest.mark.skipif(
         not (POSTGRES_URL and REDIS_URL),
         reason="runs in the PostgreSQL + Redis pass (WISHNOTES_TEST_DATABASE_URL and _REDIS_URL)",
     ),
 ]
-
-
-@dataclass
-class Site:
-    url: str
-
-    @property
-    def netloc(self) -> str:
-        return urlsplit(self.url).netloc
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:
