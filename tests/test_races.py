@@ -252,3 +252,18 @@ def test_an_answer_sent_twice_at_once_is_one_answer(app, paired):
     assert _count(app, Note) == 1  # an answer changes its note; it never adds a row
     opened = ada.get(f"/notes/{note_id}").get_data(as_text=True)
     assert "answered: Yes, let" in html.unescape(opened)
+
+
+def test_an_invite_form_posted_again_after_its_link_was_withdrawn_makes_a_new_link(app, people):
+    ada = people["ada"]
+    form = _form_fields(ada.get("/pair/").get_data(as_text=True))
+    first = ada.post("/pair/invite", data=form).get_data(as_text=True)
+    assert post_form(ada, "/pair/invite/revoke", {}, token_from="/pair/").status_code == 302
+    again = ada.post("/pair/invite", data=form)  # the browser's back button, then the button
+    assert again.status_code == 200
+    links = [
+        re.search(r"/pair/join/[\w-]+", page).group(0)
+        for page in (first, again.get_data(as_text=True))
+    ]
+    assert links[0] != links[1]
+    assert _count(app, Invite, Invite.revoked_at.is_(None)) == 1

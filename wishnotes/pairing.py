@@ -59,12 +59,15 @@ def create_invite(
     if user.pair_id is not None:
         raise AlreadyPaired()
     key = submissions.checked(submission_key)
-    if key is None or not secret:
-        token = secrets.token_urlsafe(_TOKEN_BYTES)
-    else:
-        token = _token_from_key(key, user=user, secret=secret)
-        if _made_by(user, token, now=now):
-            return token
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    if key is not None and secret:
+        derived = _token_from_key(key, user=user, secret=secret)
+        earlier = db.session.scalar(select(Invite).where(Invite.token_hash == _hash(derived)))
+        if earlier is None:
+            token = derived
+        elif _made_by(user, derived, now=now):
+            return derived
+        # else: the form made a link that was withdrawn or used since; this post makes a new one
     _revoke_live(user=user, now=now)
     db.session.add(
         Invite(
