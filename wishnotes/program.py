@@ -200,6 +200,9 @@ def start_week(
     current = current_week(pair=pair)
     if current is not None:
         if status_of(current, now=now).state != COMPLETE:
+            # This same form, posted twice at once, may have started it a moment ago.
+            if (earlier := _started(user, submission_key)) is not None:
+                return earlier
             raise WeekInProgress()
         current.finished_at = now
     week = ProgramWeek(
