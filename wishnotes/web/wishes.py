@@ -96,8 +96,12 @@ def card(card_key: str):
 @login_required
 def cards():
     deck = wishes.open_deck(user=current_user, user_key=keys.user_key(), now=now())
-    themes = {theme.key: theme.title for theme in wish_cards.deck().themes}
-    return render_template("wishes/list.html", deck=deck, choices=CHOICES, themes=themes)
+    # One theme at a time: the whole deck on one page would be heavy on a slow phone.
+    themes = [t for t in wish_cards.deck().themes if deck.intimate_both or not t.intimate]
+    theme = next((t for t in themes if t.key == request.args.get("theme")), themes[0])
+    return render_template(
+        "wishes/list.html", deck=deck, choices=CHOICES, themes=themes, theme=theme
+    )
 
 
 @bp.get("/both")
