@@ -181,11 +181,12 @@ def register_blueprints(app: Flask) -> None:
         reset,
         settings,
         shell,
+        wishes,
     )
 
     blueprints = (
         (main, auth, recovery, reset, pairing, settings),  # accounts and pairing
-        (notes, account),  # notes and the key lifecycle
+        (notes, account, wishes),  # notes, the key lifecycle and the practices around them
         (program, emails),  # the week and its emails
         (shell, pwa, idle, appearance),  # the interface around every page
     )
