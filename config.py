@@ -44,7 +44,8 @@ class BaseConfig:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
-    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)  # a remembered login unused this long ends
+    LOGIN_IDLE = timedelta(days=7)  # a login without "keep me signed in" unused this long ends
     PERMANENT_SESSION_LIFETIME = timedelta(days=30)
     WTF_CSRF_TIME_LIMIT = 4 * 3600
     PROXY_HOPS = 0  # how many reverse proxies to trust for the client address (ProxyFix)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from wishnotes import accounts, crypto, keysessions
+from wishnotes import accounts, crypto, keysessions, logins
 from wishnotes.errors import (
     DecryptionFailed,
     InvalidInput,
@@ -97,7 +97,7 @@ def _use(reset: PasswordReset, now: datetime) -> User:
 
 
 def _end_every_session(user: User) -> None:
-    user.session_version += 1
+    logins.end_all(user_id=user.id)
     keysessions.close_all(user_id=user.id)
 
 
