@@ -164,6 +164,19 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     return pair
 
 
+def purge_finished_invites(*, now: datetime) -> int:
+    """Delete invites that can no longer be accepted (used, withdrawn, expired); return how many."""
+    count = db.session.execute(
+        delete(Invite).where(
+            (Invite.used_at.is_not(None))
+            | (Invite.revoked_at.is_not(None))
+            | (Invite.expires_at <= now)
+        )
+    ).rowcount
+    db.session.commit()
+    return count
+
+
 def ended_pair(user: User) -> Pair | None:
     """Return the user's most recent pair if it has ended and they have not paired again."""
     if user.pair_id is not None:

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from wishnotes import accounts, crypto, keysessions, logins
 from wishnotes.errors import (
@@ -177,6 +177,17 @@ def reset_with_fresh_keys(
     _end_every_session(user)
     db.session.commit()
     return Recovered(user=user, user_key=user_key, recovery_key=new_key)
+
+
+def purge_finished_resets(*, now: datetime) -> int:
+    """Delete reset links that can no longer be used (used, replaced, expired); return how many."""
+    count = db.session.execute(
+        delete(PasswordReset).where(
+            (PasswordReset.used_at.is_not(None)) | (PasswordReset.expires_at <= now)
+        )
+    ).rowcount
+    db.session.commit()
+    return count
 
 
 def locked_retired(user: User) -> list[RetiredKeys]:
