@@ -174,3 +174,13 @@ def test_housekeeping_command_runs_one_pass_and_prints_the_counts(app, runner):
     assert "emptied 0 email bodies" in result.output
     bad = runner.invoke(main, ["housekeeping", "--now", "next tuesday"])
     assert bad.exit_code != 0 and "ISO-8601" in bad.output
+
+
+def test_outbox_retention_is_read_in_days_from_the_environment():
+    import config as app_config
+
+    settings = app_config.load({"WISHNOTES_OUTBOX_RETENTION_DAYS": "2.5"})
+    assert settings["OUTBOX_RETENTION"] == timedelta(days=2, hours=12)
+    for bad in ("-1", "a week", "inf"):
+        with pytest.raises(app_config.ConfigError, match="WISHNOTES_OUTBOX_RETENTION_DAYS"):
+            app_config.load({"WISHNOTES_OUTBOX_RETENTION_DAYS": bad})
