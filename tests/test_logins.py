@@ -331,3 +331,24 @@ def test_key_sessions_of_a_login_are_opened_under_it(app_ctx):
     assert logins.end(user=user, login_id=opened.login.id)
     assert db.session.query(KeySession).count() == 0
     assert value  # the cookie value alone names nothing any more
+
+
+def test_loading_the_login_and_its_user_is_one_query(ada):
+    from sqlalchemy import event
+
+    browser = signed_in_browser(ada)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.lower())
+
+    with ada.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert browser.get("/keys/idle").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    reads = [s for s in statements if "from logins" in s or "from users" in s]
+    assert len(reads) == 1, statements
+    assert "join users" in reads[0]

@@ -38,6 +38,7 @@ def load_user(value: str) -> User | None:
     else:
         resumed = logins.resume(token=value, now=now(), **_lifetimes())
     if resumed is None:
+        session.pop("_user_id", None)  # a dead login is not looked up again on every request
         return None
     _remember(resumed.login)
     resumed.user.login_token = resumed.token
