@@ -9,7 +9,7 @@ import pytest
 from flask_login.utils import decode_cookie
 from sqlalchemy import select
 
-from wishnotes import keysessions, logins
+from wishnotes import crypto, keysessions, logins, recovery
 from wishnotes.extensions import db
 from wishnotes.models import KeySession, Login, Note, Pair, User
 
@@ -249,6 +249,38 @@ def test_a_person_can_end_only_their_own_logins(app):
     assert ada.post(f"/settings/logins/{bo_login}/end").status_code == 400  # no CSRF token
     assert ada.post("/settings/logins/end-others").status_code == 400
     assert signed_in(bo)
+
+
+@pytest.mark.parametrize("way", ["recovery key", "fresh start"])
+def test_a_password_reset_ends_every_login(app, way):
+    _, recovery_key = register_user(app)
+    browser = signed_in_browser(app, remember=True)
+    copies = [thief_with(app, browser, "wn_session"), thief_with(app, browser, "wn_remember")]
+    kdf = app.extensions["wishnotes.kdf"]
+    with app.app_context():
+        _, token = recovery.request_reset(email="ada@example.com", now=datetime.now(UTC))
+        db.session.commit()
+        if way == "recovery key":
+            recovery.recover_with_key(
+                token=token,
+                recovery_key_text=crypto.format_recovery_key(recovery_key),
+                new_password=NEW_PASSWORD,
+                kdf=kdf,
+                now=datetime.now(UTC),
+            )
+        else:
+            recovery.reset_with_fresh_keys(
+                token=token,
+                new_password=NEW_PASSWORD,
+                understood=True,
+                kdf=kdf,
+                now=datetime.now(UTC),
+            )
+        assert db.session.query(Login).count() == 0
+        assert db.session.query(KeySession).count() == 0
+    assert not signed_in(browser)
+    for copy in copies:
+        assert not signed_in(copy)
 
 
 def test_account_deletion_ends_every_login(ada):
