@@ -1,7 +1,7 @@
 """logins as rows: sign-out ends a login; key sessions belong to their login
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0011
 Create Date: 2026-11-30 17:45:00.000000
 
 Every login cookie issued before this revision named "<user id>:<session version>"; logins are now
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0002'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
