@@ -97,13 +97,14 @@ def register_database(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension objects created in extensions.py."""
-    from wishnotes import accounts, database
+    from wishnotes import database
     from wishnotes.extensions import csrf, db, limiter, login_manager, migrate
+    from wishnotes.web import keys
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     db.init_app(app)
     with app.app_context():
-        database.configure_engine(db.engine)
+        database.configure_engine(db.engine, ping_after=lambda: app.config["DATABASE_PING_AFTER"])
     migrate.init_app(
         app,
         db,
@@ -117,7 +118,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "basic"
-    login_manager.user_loader(accounts.load_user)
+    login_manager.user_loader(keys.load_user)
 
 
 def register_security(app: Flask) -> None:

@@ -9,14 +9,15 @@ from datetime import datetime
 from importlib import resources
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased, defer
 
 from wishnotes import crypto, keysessions
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import Pair, User
+from wishnotes.models import KeySession, Pair, User
 
 PASSWORD_MIN = 10
 # Long enough for any passphrase, short enough that nobody makes the KDF hash megabytes.
@@ -27,6 +28,16 @@ EMAIL_MAX = 254
 PURPOSE_UK_PASSWORD = "user-key/password"  # noqa: S105 - a label, not a secret
 PURPOSE_UK_RECOVERY = "user-key/recovery"
 PURPOSE_PRIVATE_KEYS = "private-keys"
+_MAX_ID = 2**31 - 1  # larger ids in a cookie name nobody (and overflow an integer column)
+# A partner's row comes with every page; what only its owner can use stays in the database.
+_PARTNER_SECRETS = (
+    "kdf_salt",
+    "auth_digest",
+    "uk_by_password",
+    "uk_by_recovery",
+    "private_keys",
+    "keyring",
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -196,15 +207,35 @@ def set_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
     return recovery_key
 
 
-def load_user(user_id: str) -> User | None:
-    """Return the user named by a login cookie id "<id>:<session_version>", if still valid."""
+def load_user(user_id: str, *, key_cookie: str | None = None) -> User | None:
+    """Return the user named by a login cookie id "<id>:<session_version>", if still valid.
+
+    The same query loads what most pages use next (their pair, their partner without the
+    partner's wrapped secrets, and the key session `key_cookie` names), so the services find
+    those in the session's identity map instead of reading them one query at a time.
+    """
     raw_id, _, version = user_id.partition(":")
-    if not (raw_id.isdigit() and version.isdigit()):
+    if not (raw_id.isdigit() and version.isdigit()) or int(raw_id) > _MAX_ID:
         return None
-    user = db.session.get(User, int(raw_id))
-    if user is None or user.session_version != int(version):
+    partner = aliased(User)
+    query = (
+        select(User, Pair, partner)
+        .outerjoin(Pair, Pair.id == User.pair_id)
+        .outerjoin(partner, and_(partner.pair_id == User.pair_id, partner.id != User.id))
+        .where(User.id == int(raw_id))
+        .options(*(defer(getattr(partner, name)) for name in _PARTNER_SECRETS))
+    )
+    session_id = keysessions.row_id(key_cookie)
+    if session_id is not None:
+        query = query.add_columns(KeySession).outerjoin(
+            KeySession, and_(KeySession.id == session_id, KeySession.user_id == User.id)
+        )
+    row = db.session.execute(query).first()
+    if row is None or row[0].session_version != int(version):
         return None
-    return user
+    # The identity map holds objects weakly: keep the others alive as long as this session.
+    db.session.info["wishnotes.loaded_with_user"] = tuple(row)
+    return row[0]
 
 
 def confirm_recovery_kit(

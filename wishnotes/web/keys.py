@@ -5,15 +5,21 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 from flask_login import current_user
 
-from wishnotes import keysessions
+from wishnotes import accounts, keysessions
 from wishnotes.clock import now
 from wishnotes.errors import Locked
 from wishnotes.kdf import KdfRunner
+from wishnotes.models import User
 
 
 def kdf() -> KdfRunner:
     """Return the app's capped Argon2id runner (pepper and target cost)."""
     return current_app.extensions["wishnotes.kdf"]
+
+
+def load_user(user_id: str) -> User | None:
+    """Flask-Login's loader: the user, read together with this browser's key session."""
+    return accounts.load_user(user_id, key_cookie=request.cookies.get(keysessions.COOKIE_NAME))
 
 
 def user_key() -> bytes:
