@@ -76,6 +76,19 @@ def _ping_when_idle(engine: Engine, ping_after: Callable[[], float]) -> None:
             raise
 
 
+def keep_objects_after_commit() -> None:
+    """Let a request's session keep its objects loaded after a commit (a before_request hook).
+
+    A page that writes and then renders (opening a note marks it read; sending one queues the
+    notice) would otherwise reload every object it shows, one query each. Safe for a request:
+    its session lives for that request only, and what it committed is what it holds. Jobs,
+    commands and tests keep the default, where a commit expires everything.
+    """
+    from wishnotes.extensions import db
+
+    db.session().expire_on_commit = False
+
+
 def render_migration_item(type_: str, obj, autogen_context):
     """Write UTCDateTime columns as plain DateTime, so migrations never import the models."""
     from wishnotes.models import UTCDateTime

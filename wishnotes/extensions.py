@@ -31,9 +31,7 @@ class Base(DeclarativeBase):
     )
 
 
-# Objects stay loaded after a commit: a page that writes (opening a note marks it read) and then
-# renders would otherwise reload every object it shows, one query each.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -34,7 +34,8 @@ from wishnotes.models import Note, Pair, User
 BODY_MAX = 4000
 TITLE_MAX = 120
 PROMPT_KEY_MAX = 64
-PAGE_SIZE = 200
+# A phone screen or two of cards: a page costs about what an inbox of ten notes costs.
+PAGE_SIZE = 25
 ANSWERS = ("yes", "later", "talk")
 
 _NOTE_ID = re.compile(r"[0-9a-f]{32}")
@@ -453,7 +454,8 @@ def _open_envelope(
         raise DecryptionFailed()
     # Key ids come from the envelope: the signature check below only accepts pinned keys, and
     # the reader's stanza is bound to its own key id, so a changed id cannot open anything.
-    claimed = crypto.envelope_header(envelope)
+    parsed = crypto.parse_envelope(envelope)  # read once, opened below
+    claimed = parsed.header
     expected = crypto.NoteHeader(
         note_id=note.id,
         pair_id=note.pair_id,
@@ -468,7 +470,7 @@ def _open_envelope(
     signer = ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=strict)
     viewer_is_writer = ring.user.id == writer.id
     return crypto.open_envelope(
-        envelope,
+        parsed,
         expected=expected,
         viewer_id=ring.user.id,
         viewer_keys=ring.keys_for(
