@@ -36,6 +36,7 @@ TITLE_MAX = 120
 PROMPT_KEY_MAX = 64
 # A phone screen or two of cards: a page costs about what an inbox of ten notes costs.
 PAGE_SIZE = 25
+PAST_LIMIT = 200  # the past notes page lists this many of each kind, without paging
 ANSWERS = ("yes", "later", "talk")
 
 _NOTE_ID = re.compile(r"[0-9a-f]{32}")
@@ -338,7 +339,7 @@ def _listing(other_id):
 
 
 def _first_page(query) -> list[Row]:
-    return list(db.session.execute(query.limit(PAGE_SIZE)))
+    return list(db.session.execute(query.limit(PAST_LIMIT)))
 
 
 def _page(query, before: str | None) -> Page:
