@@ -13,12 +13,15 @@ request must do for the same result:
   stanza and key id must come from the private keys, never from the table), the partner's
   public keys from bytes, encrypt the body, seal the data key to both (HPKE), sign.
 
-Rounds alternate app and floor; each figure is the median of the rounds. Printed, never
-asserted.
+Times are this thread's CPU time (waiting for a core on a shared machine is not the cost of the
+cryptography), after the objects loaded at start are frozen out of garbage collection. Each
+round times app then floor, side by side; the ratio is the median of the rounds' ratios, and
+the best round of each is shown too. Printed, never asserted.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
 import time
@@ -36,6 +39,7 @@ from wishnotes.bench import print_table
 from wishnotes.models import Note, User
 
 GOAL = 1.3
+SIDES = ("app", "floor")
 TEXT = (
     "I would like us to take the long way home on Sunday, slowly, and stop for a coffee "
     "where we used to. It would please me if we left our phones in the bag for the afternoon."
@@ -43,8 +47,8 @@ TEXT = (
 
 
 @click.command("crypto")
-@click.option("--rounds", default=7, show_default=True, type=click.IntRange(5, 101))
-@click.option("--repeat", default=200, show_default=True, type=click.IntRange(10, 100_000))
+@click.option("--rounds", default=41, show_default=True, type=click.IntRange(5, 1001))
+@click.option("--repeat", default=20, show_default=True, type=click.IntRange(1, 100_000))
 def crypto_command(rounds: int, repeat: int) -> None:
     """App cryptography per note opened and sent, against the raw primitives."""
     now = datetime.now(UTC)
@@ -62,32 +66,52 @@ def crypto_command(rounds: int, repeat: int) -> None:
 
     open_floor = _open_floor(bo, bo_key, note, ada)
     send_floor = _send_floor(ada, ada_key, bo, note)
-    jobs = {
-        "open, app": open_app,
-        "open, floor": open_floor,
-        "send, app": send_app,
-        "send, floor": send_floor,
-    }
-    for job in jobs.values():
-        job()
-    samples: dict[str, list[float]] = {label: [] for label in jobs}
+    pairs = {"open": (open_app, open_floor), "send": (send_app, send_floor)}
+    for app_job, floor_job in pairs.values():
+        app_job()
+        floor_job()
+    # The objects loaded so far (the whole app's modules) are left out of garbage collection,
+    # so a collection triggered by the app side's allocations does not bill it for scanning
+    # them: what is measured is the cryptography, not the size of this process's heap.
+    gc.collect()
+    gc.freeze()
+    samples: dict[str, list[float]] = {f"{kind}, {side}": [] for kind in pairs for side in SIDES}
+    ratios: dict[str, list[float]] = {kind: [] for kind in pairs}
     for _ in range(rounds):
-        for label, job in jobs.items():
-            start = time.perf_counter()
-            for _ in range(repeat):
-                job()
-            samples[label].append((time.perf_counter() - start) / repeat)
-    times = {label: median(values) for label, values in samples.items()}
+        for kind, jobs in pairs.items():
+            times = [_timed(job, repeat) for job in jobs]
+            for side, seconds in zip(SIDES, times, strict=True):
+                samples[f"{kind}, {side}"].append(seconds)
+            # Side by side, the two share whatever else the machine is doing at that moment.
+            ratios[kind].append(times[0] / times[1])
     click.echo(
-        f"crypto benchmark: medians of {rounds} interleaved rounds of {repeat} calls; "
+        f"crypto benchmark: {rounds} interleaved rounds of {repeat} calls each; "
         f"envelope {len(note.envelope)} bytes"
     )
-    rows = [(label, f"{seconds * 1e6:9.1f} us") for label, seconds in times.items()]
-    for kind in ("open", "send"):
-        ratio = times[f"{kind}, app"] / times[f"{kind}, floor"]
+    rows = [
+        (label, f"median {median(values) * 1e6:9.1f} us   best {min(values) * 1e6:9.1f} us")
+        for label, values in samples.items()
+    ]
+    for kind in pairs:
+        ratio = median(ratios[kind])
+        best = min(samples[f"{kind}, app"]) / min(samples[f"{kind}, floor"])
         verdict = "ok" if ratio <= GOAL else "ABOVE GOAL"
-        rows.append((f"{kind}: app / floor (goal <= {GOAL})", f"{ratio:9.2f}  {verdict}"))
+        rows.append(
+            (
+                f"{kind}: app / floor (goal <= {GOAL})",
+                f"median {ratio:9.2f}      best {best:9.2f}     {verdict}",
+            )
+        )
     print_table(rows)
+
+
+def _timed(job, repeat: int) -> float:
+    # CPU time of this thread: on a shared machine, time spent waiting for a core is not the
+    # cost of the cryptography.
+    start = time.thread_time()
+    for _ in range(repeat):
+        job()
+    return (time.thread_time() - start) / repeat
 
 
 def _person(user_id: int) -> tuple[User, bytes]:
@@ -170,7 +194,12 @@ def _open_app(viewer: User, user_key: bytes, note: Note, writer: User, now: date
 def _unwrap_parts(user: User, user_key: bytes, blob: bytes, purpose: str):
     ad = crypto._wrap_ad(purpose, user.id)
     blob = bytes(blob)
-    return ChaCha20Poly1305(user_key), blob[1:13], blob[13:], ad
+    return user_key, blob[1:13], blob[13:], ad
+
+
+def _unwrap(parts) -> bytes:
+    key, nonce, sealed, ad = parts
+    return ChaCha20Poly1305(key).decrypt(nonce, sealed, ad)
 
 
 def _open_floor(viewer: User, user_key: bytes, note: Note, writer: User):
@@ -186,8 +215,8 @@ def _open_floor(viewer: User, user_key: bytes, note: Note, writer: User):
     suite = crypto._suite()
 
     def run() -> None:
-        serialized = keys_box[0].decrypt(keys_box[1], keys_box[2], keys_box[3])
-        pins_box[0].decrypt(pins_box[1], pins_box[2], pins_box[3])
+        serialized = _unwrap(keys_box)
+        _unwrap(pins_box)
         seed_start = len(crypto._PRIVATE_MAGIC)
         seed = serialized[seed_start : seed_start + 64]
         x_private = serialized[seed_start + 64 : seed_start + 96]
@@ -213,8 +242,8 @@ def _send_floor(user: User, user_key: bytes, partner: User, note: Note):
     suite = crypto._suite()
 
     def run() -> None:
-        serialized = keys_box[0].decrypt(keys_box[1], keys_box[2], keys_box[3])
-        pins_box[0].decrypt(pins_box[1], pins_box[2], pins_box[3])
+        serialized = _unwrap(keys_box)
+        _unwrap(pins_box)
         start = len(crypto._PRIVATE_MAGIC)
         own_mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(serialized[start : start + 64])
         own_x = x25519.X25519PrivateKey.from_private_bytes(serialized[start + 64 : start + 96])

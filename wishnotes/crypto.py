@@ -15,7 +15,7 @@ import secrets
 import struct
 import unicodedata
 from dataclasses import dataclass, fields
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -233,6 +233,7 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+@lru_cache(maxsize=4096)
 def _wrap_ad(purpose: str, user_id: int) -> bytes:
     return _length_prefixed(
         b"wishnotes", bytes([_WRAP_VERSION]), purpose.encode("utf-8"), _int_bytes(user_id)
@@ -373,6 +374,16 @@ class UserKeys:
         return hpke.MLKEM768X25519PrivateKey(self._mlkem_key, self._x25519_key)
 
 
+@lru_cache(maxsize=512)
+def load_public_keys(hpke_public: bytes, sign_public: bytes) -> PublicKeys:
+    """Return the PublicKeys for these bytes, one object per process for the same keys.
+
+    Public keys are no secret: parsing them and deriving their id then happen once per
+    process, not once per request (a partner's keys are read on every note opened or sent).
+    """
+    return PublicKeys(hpke_public=hpke_public, sign_public=sign_public)
+
+
 def _hpke_public(keys: PublicKeys) -> hpke.MLKEM768X25519PublicKey:
     return keys._hpke
 
@@ -421,6 +432,8 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
 # --- note envelopes ---------------------------------------------------------------------
 
 _NOTE_KINDS = ("note", "answer")
+_HEADER_STRINGS = ("note_id", "sender_key_id", "recipient_key_id", "kind", "suite")
+_HEADER_INTS = ("pair_id", "sender_id", "recipient_id", "created_at", "version")
 
 
 @dataclass(frozen=True)
@@ -440,12 +453,16 @@ class NoteHeader:
     suite: str = SUITE_ID
 
     def __post_init__(self) -> None:
-        for name in ("note_id", "sender_key_id", "recipient_key_id", "kind", "suite"):
-            if not isinstance(getattr(self, name), str):
+        # Checked on every envelope sealed or opened, so one pass over the values.
+        values = self.__dict__
+        for name in _HEADER_STRINGS:
+            if type(values[name]) is not str:
                 raise TypeError(f"{name} must be a str")
-        for name in ("pair_id", "sender_id", "recipient_id", "created_at", "version"):
-            _require_int(name, getattr(self, name))
-        if not isinstance(self.sealed, bool):
+        for name in _HEADER_INTS:
+            # Exactly int: bool is an int subclass, and True must never stand in for user 1.
+            if type(values[name]) is not int:
+                raise TypeError(f"{name} must be an int")
+        if type(self.sealed) is not bool:
             raise TypeError("sealed must be a bool")
         if not self.note_id:
             raise ValueError("note_id must not be empty")
@@ -458,7 +475,7 @@ class NoteHeader:
     def canonical(self) -> bytes:
         """Return the header as canonical JSON: sorted keys, no whitespace, UTF-8."""
         # Every field is a str, int or bool: a plain dict gives what asdict() would, faster.
-        values = {name: getattr(self, name) for name in _HEADER_FIELDS}
+        values = {name: self.__dict__[name] for name in _HEADER_FIELDS}
         text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 
