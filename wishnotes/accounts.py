@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import and_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, defer
 
-from wishnotes import crypto, keysessions
+from wishnotes import crypto, keysessions, logins
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import KeySession, Pair, User
+from wishnotes.models import Pair, User, WishDeck, WishKey
 
 PASSWORD_MIN = 10
 # Long enough for any passphrase, short enough that nobody makes the KDF hash megabytes.
@@ -28,16 +28,6 @@ EMAIL_MAX = 254
 PURPOSE_UK_PASSWORD = "user-key/password"  # noqa: S105 - a label, not a secret
 PURPOSE_UK_RECOVERY = "user-key/recovery"
 PURPOSE_PRIVATE_KEYS = "private-keys"
-_MAX_ID = 2**31 - 1  # larger ids in a cookie name nobody (and overflow an integer column)
-# A partner's row comes with every page; what only its owner can use stays in the database.
-_PARTNER_SECRETS = (
-    "kdf_salt",
-    "auth_digest",
-    "uk_by_password",
-    "uk_by_recovery",
-    "private_keys",
-    "keyring",
-)
 
 
 @dataclass(frozen=True, repr=False)
@@ -71,6 +61,20 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError:
         raise InvalidInput("That does not look like an email address.", field="email") from None
     return result.normalized.lower()
+
+
+def account_key(raw: str | None) -> str:
+    """Return a digest naming the account an email address reaches, for per-account limits.
+
+    Every spelling that signs in to one account (case, spaces, full-width letters) gives one
+    key; the digest keeps the address itself out of rate-limit storage and logs.
+    """
+    try:
+        email = normalize_email(raw or "")
+    except InvalidInput:
+        email = (raw or "").strip()[:EMAIL_MAX]
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
 
 
 def check_display_name(raw: str) -> str:
@@ -207,37 +211,6 @@ def set_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
     return recovery_key
 
 
-def load_user(user_id: str, *, key_cookie: str | None = None) -> User | None:
-    """Return the user named by a login cookie id "<id>:<session_version>", if still valid.
-
-    The same query loads what most pages use next (their pair, their partner without the
-    partner's wrapped secrets, and the key session `key_cookie` names), so the services find
-    those in the session's identity map instead of reading them one query at a time.
-    """
-    raw_id, _, version = user_id.partition(":")
-    if not (raw_id.isdigit() and version.isdigit()) or int(raw_id) > _MAX_ID:
-        return None
-    partner = aliased(User)
-    query = (
-        select(User, Pair, partner)
-        .outerjoin(Pair, Pair.id == User.pair_id)
-        .outerjoin(partner, and_(partner.pair_id == User.pair_id, partner.id != User.id))
-        .where(User.id == int(raw_id))
-        .options(*(defer(getattr(partner, name)) for name in _PARTNER_SECRETS))
-    )
-    session_id = keysessions.row_id(key_cookie)
-    if session_id is not None:
-        query = query.add_columns(KeySession).outerjoin(
-            KeySession, and_(KeySession.id == session_id, KeySession.user_id == User.id)
-        )
-    row = db.session.execute(query).first()
-    if row is None or row[0].session_version != int(version):
-        return None
-    # The identity map holds objects weakly: keep the others alive as long as this session.
-    db.session.info["wishnotes.loaded_with_user"] = tuple(row)
-    return row[0]
-
-
 def confirm_recovery_kit(
     *,
     user: User,
@@ -291,12 +264,13 @@ def change_password(
     current_password: str,
     new_password: str,
     kdf: KdfRunner,
+    keep_login_id: int | None = None,
     keep_key_session: str | None = None,
 ) -> None:
     """Re-wrap the user key under a new password; end every other login and key session.
 
-    Only the user's row changes: no note is re-encrypted. `session_version` moves on, so other
-    login and remember-me cookies stop working; the caller logs the current browser in again.
+    Only the user's row changes: no note is re-encrypted. Every login but `keep_login_id` ends
+    in the same transaction, so no copied cookie outlives the old password.
     """
     check_password(new_password, email=user.email, field="new_password")
     try:
@@ -304,7 +278,7 @@ def change_password(
     except InvalidCredentials:
         raise InvalidInput("That password does not match.", field="current_password") from None
     set_password(user=user, user_key=unlocked.user_key, password=new_password, kdf=kdf)
-    user.session_version += 1
+    logins.end_all(user_id=user.id, keep_login_id=keep_login_id)
     db.session.commit()
     keysessions.close_all(user_id=user.id, keep_cookie=keep_key_session)
 
@@ -312,8 +286,8 @@ def change_password(
 def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) -> None:
     """Delete the account for good and end its pair, so the partner sees the pair has ended.
 
-    The database cascades take the user's key sessions, invites and every note they wrote or
-    received with the row; their keys and wrapped keys are columns of the row itself.
+    The database cascades take the user's logins, key sessions, invites and every note they
+    wrote or received with the row; their keys and wrapped keys are columns of the row itself.
     """
     try:
         authenticate(email=user.email, password=password, kdf=kdf)
@@ -322,6 +296,9 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
     if user.pair_id is not None:
         pair_id = user.pair_id
         db.session.execute(update(Pair).where(Pair.id == pair_id).values(ended_at=now))
+        # As pairing.forget_wishes (which this module cannot import: keyring needs accounts).
+        db.session.execute(delete(WishDeck).where(WishDeck.pair_id == pair_id))
+        db.session.execute(delete(WishKey).where(WishKey.pair_id == pair_id))
         db.session.execute(
             update(User)
             .where(User.pair_id == pair_id)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 from flask_login import current_user
 
-from wishnotes import accounts, keysessions
+from wishnotes import keysessions
 from wishnotes.clock import now
 from wishnotes.errors import Locked
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import User
+from wishnotes.web import logins
 
 
 def kdf() -> KdfRunner:
@@ -17,22 +17,29 @@ def kdf() -> KdfRunner:
     return current_app.extensions["wishnotes.kdf"]
 
 
-def load_user(user_id: str) -> User | None:
-    """Flask-Login's loader: the user, read together with this browser's key session."""
-    return accounts.load_user(user_id, key_cookie=request.cookies.get(keysessions.COOKIE_NAME))
-
-
 def user_key() -> bytes:
     """Return the current user's key for this request, or raise Locked."""
     if "user_key" not in g:
+        login_id = logins.current_id()
+        if login_id is None:
+            raise Locked()
         g.user_key = keysessions.unlock(
             cookie_value=request.cookies.get(keysessions.COOKIE_NAME),
             user=current_user,
+            login_id=login_id,
             now=now(),
             idle=current_app.config["KEY_SESSION_IDLE"],
             absolute=current_app.config["KEY_SESSION_ABSOLUTE"],
         )
     return g.user_key
+
+
+def open_session(user_key: bytes) -> str:
+    """Open a key session for the current login; return the value of its cookie."""
+    g.user_key = user_key
+    return keysessions.open_session(
+        user=current_user, user_key=user_key, login_id=logins.current_id(), now=now()
+    )
 
 
 def is_unlocked() -> bool:

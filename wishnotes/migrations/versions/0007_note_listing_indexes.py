@@ -1,7 +1,7 @@
 """indexes for the note lists and the unread count; keyset paging reads them newest first
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-30 17:40:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
