@@ -153,13 +153,13 @@ def _template_params(note: Note) -> dict:
 def _fill_users(connection, count: int, params: dict) -> None:
     connection.execute(
         text(
-            "INSERT INTO users (email, display_name, created_at, session_version, kdf_salt,"
+            "INSERT INTO users (email, display_name, created_at, kdf_salt,"
             " kdf_memory_kib, kdf_iterations, kdf_lanes, auth_digest, uk_by_password,"
             " uk_by_recovery, private_keys, hpke_public, sign_public, key_id, blur_notes,"
             " app_look, timezone, weekly_email, weekly_weekday, weekly_hour, daily_email,"
             " daily_hour, note_notice, discreet_subjects)"
             " SELECT 'filler' || i || '@example.com', 'Filler ' || i,"
-            " :now - make_interval(secs => :history_seconds), 1, :kdf_salt, 65536, 3, 1,"
+            " :now - make_interval(secs => :history_seconds), :kdf_salt, 65536, 3, 1,"
             " :auth_digest, :uk_by_password, :uk_by_recovery, :private_keys, :hpke_public,"
             " :sign_public, :key_id, true, 'discreet', 'UTC', true, i % 7, 8 + i % 12, false,"
             " 18, true, true FROM generate_series(1, :count) AS i"
