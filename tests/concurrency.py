@@ -2,7 +2,7 @@
 
 Requests run in threads through the app's test client (each request has its own app context,
 so its own database session and connection). To make a race happen every time rather than
-now and then, `hold_after` stops a chosen thread right after a chosen SQL statement until the
+now and then, `hold_before` stops a chosen thread just before a chosen SQL statement until the
 test lets it go, and `meet_after` makes threads wait for each other there (a barrier that
 gives up after a few seconds, so code that serialises them with locks still finishes).
 """
@@ -42,7 +42,7 @@ def run_together(*calls: Callable[[], object]) -> list[object]:
 
 
 class Hold:
-    """Stops the first thread that runs a matching statement, right after it, until released."""
+    """Stops the first thread that runs a matching statement, just before it, until released."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = re.compile(pattern, re.S)
@@ -51,7 +51,7 @@ class Hold:
         self._taken = False
         self._lock = threading.Lock()
 
-    def after_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
+    def before_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if threading.current_thread() is threading.main_thread():
             return
         if not self.pattern.search(statement):
@@ -71,15 +71,15 @@ class Hold:
 
 
 @contextlib.contextmanager
-def hold_after(engine, pattern: str) -> Iterator[Hold]:
-    """Hold the first request thread right after a statement matching `pattern`."""
+def hold_before(engine, pattern: str) -> Iterator[Hold]:
+    """Hold the first request thread just before a statement matching `pattern`."""
     hold = Hold(pattern)
-    event.listen(engine, "after_cursor_execute", hold.after_execute)
+    event.listen(engine, "before_cursor_execute", hold.before_execute)
     try:
         yield hold
     finally:
         hold.release()
-        event.remove(engine, "after_cursor_execute", hold.after_execute)
+        event.remove(engine, "before_cursor_execute", hold.before_execute)
 
 
 @contextlib.contextmanager

@@ -186,7 +186,7 @@ def test_a_signed_in_person_gets_a_calm_503_while_the_database_is_down(outage_ap
         assert page.status_code == 503, path
         body = page.get_data(as_text=True)
         assert "Internal Server Error" not in body
-        assert "try again in a minute" in body
+        assert "try again in a moment" in body
         assert page.headers["Retry-After"]
     health = client.get("/healthz")  # sent with the session and key cookies
     assert health.status_code == 503

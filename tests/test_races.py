@@ -20,7 +20,7 @@ from wishnotes import pairing
 from wishnotes.extensions import db
 from wishnotes.models import Invite, Note, Pair, ProgramWeek, User
 
-from .concurrency import hold_after, meet_after, run_together
+from .concurrency import hold_before, meet_after, run_together
 from .conftest import CSRF_RE, PASSWORD, login, now, pair_users, post_form, register_user
 
 TEXT = "Let's try the little café by the river, just us two."
@@ -142,14 +142,16 @@ def test_a_double_click_on_start_week_starts_one_week(app, paired):
 
 # --- races between the two of them ------------------------------------------------------------
 
-# The sender's request, held right after it looked up the partner (before anything is locked).
-PARTNER_LOOKUP = r"users\.pair_id = \S+ AND users\.id != "
+# The sender's request, held after it has loaded the partner and just before its first write
+# (SQLite has one writer: once the sender writes, nothing else can), so the partner's change
+# lands between what the sender read and the note it stores.
+FIRST_WRITE = r"^\s*(INSERT|UPDATE|DELETE)\b"
 
 
 def _send_while(app, sender, partner_action):
     """Send a note from `sender`, while `partner_action` runs and completes in the meantime."""
     form = {**_form_fields(sender.get("/notes/new").get_data(as_text=True)), "body": TEXT}
-    with hold_after(_engine(app), PARTNER_LOOKUP) as hold:
+    with hold_before(_engine(app), FIRST_WRITE) as hold:
         results = []
 
         def send():

@@ -129,8 +129,9 @@ def register_extensions(app: Flask) -> None:
             "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2}
         )
     db.init_app(app)
+    app.before_request(database.keep_objects_after_commit)
     with app.app_context():
-        database.configure_engine(db.engine)
+        database.configure_engine(db.engine, ping_after=lambda: app.config["DATABASE_PING_AFTER"])
     migrate.init_app(
         app,
         db,

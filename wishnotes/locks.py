@@ -1,12 +1,11 @@
 """Row locks in one fixed order, so changes that touch two people never deadlock.
 
-Sending a note, accepting an invite, ending a pair and deleting an account each depend on who
-is paired with whom. Each locks the user rows involved first, always in id order, with
-SELECT ... FOR UPDATE: two such changes at once then wait for each other (PostgreSQL) instead
-of each holding one row the other needs, and the one that waited reads the rows as the other
-left them. SQLite ignores FOR UPDATE; its single writer serialises the writes instead, and the
-services check again after their first write (see notes.write_note).
-"""
+Accepting an invite, ending a pair and deleting an account each depend on who is paired with
+whom. Each locks the user rows involved first, always in id order, with SELECT ... FOR UPDATE:
+two such changes at once then wait for each other (PostgreSQL) instead of each holding one row
+the other needs, and the one that waited reads the rows as the other left them. SQLite ignores
+FOR UPDATE; its single writer serialises the writes instead. Sending a note takes no lock: it
+checks the pair inside its INSERT (see notes.write_note)."""
 
 from __future__ import annotations
 

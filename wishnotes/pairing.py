@@ -206,26 +206,17 @@ def _paired_together(user: User, inviter: User, *, refresh: bool = False) -> Pai
     return pair
 
 
-def lock_partner(*, user: User) -> User:
-    """Lock the rows of the user and their partner (see locks) and return the partner.
-
-    Raises NotPaired when, as the rows stand once locked, the two are not a pair any more.
-    """
-    partner = partner_of(user)
-    if partner is None:
-        raise NotPaired()
-    locked = locks.lock_users([user.id, partner.id])
-    if user.pair_id is None or partner.id not in locked or partner.pair_id != user.pair_id:
-        db.session.rollback()
-        raise NotPaired()
-    return partner
-
-
 def partner_of(user: User) -> User | None:
     """Return the other member of the user's pair, if paired."""
     if user.pair_id is None:
         return None
-    return db.session.scalar(select(User).where(User.pair_id == user.pair_id, User.id != user.id))
+    # By primary keys, so a page whose user was loaded with the partner reads nothing here.
+    pair = db.session.get(Pair, user.pair_id)
+    if pair is None:
+        return None
+    other_id = pair.second_user_id if pair.first_user_id == user.id else pair.first_user_id
+    partner = db.session.get(User, other_id) if other_id is not None else None
+    return partner if partner is not None and partner.pair_id == user.pair_id else None
 
 
 def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:

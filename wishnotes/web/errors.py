@@ -11,7 +11,7 @@ import contextlib
 
 from flask import Flask, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from wishnotes.errors import Locked
@@ -29,21 +29,20 @@ MESSAGES = {
     500: ("Something went wrong", "Please try again in a moment. Nothing you wrote was lost."),
     503: (
         "Resting for a moment",
-        "The notes cannot be reached just now. Please try again in a minute.",
+        "The notes cannot be reached just now. Please try again in a moment.",
     ),
 }
-RETRY_AFTER_SECONDS = 30
+# A pool renewed after a restart serves the next request; an unreachable database takes longer.
+RETRY_AFTER_RENEWED, RETRY_AFTER_UNREACHABLE = 1, 30
 CSRF_MESSAGE = "This page was open for a long time or was sent twice. Please try again."
 
 
 def init_app(app: Flask) -> None:
     """Register the handlers on `app`."""
     app.register_error_handler(CSRFError, _csrf_error)
-    # Unreachable, restarting or locked: the database's own trouble, not the request's.
-    app.register_error_handler(OperationalError, _database_unavailable)
-    app.register_error_handler(InterfaceError, _database_unavailable)
     app.register_error_handler(Locked, _locked)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -76,10 +75,14 @@ def _unexpected(exc: Exception):
     return render_error(500)
 
 
-def _database_unavailable(exc: SQLAlchemyError):
+def _database_error(exc: DBAPIError):
+    # Unreachable, restarted under a pooled connection, or locked: the database's own trouble,
+    # not the request's. Anything else (a constraint, a bug) is an unexpected error.
+    if not (exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)):
+        return _unexpected(exc)
     _leave_the_database()
     # One line, no traceback: the driver's message names the trouble, never a bound value.
-    reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0][:200]
+    reason = str(exc.orig or type(exc).__name__).splitlines()[0][:200]
     current_app.logger.warning(
         "Database unavailable on %s %s: %s", request.method, request.endpoint, reason
     )
@@ -90,7 +93,9 @@ def _database_unavailable(exc: SQLAlchemyError):
     else:
         response = render_error(503)
     response = current_app.make_response(response)
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    # The engine has already renewed its pool after a restart: the next request works.
+    retry = RETRY_AFTER_RENEWED if exc.connection_invalidated else RETRY_AFTER_UNREACHABLE
+    response.headers["Retry-After"] = str(retry)
     return response
 
 
