@@ -4,14 +4,15 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
-from wishnotes import accounts, crypto
-from wishnotes.errors import EmailTaken, InvalidCredentials, InvalidInput
+from wishnotes import accounts, crypto, recovery
+from wishnotes.errors import EmailTaken, InvalidCredentials, InvalidInput, StoredKdfRefused
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import User
+from wishnotes.models import RetiredKeys, User
 
-from .conftest import PASSWORD, now
+from .conftest import PASSWORD, login, now, register_user
 
 
 def _register(app, email="ada@example.com", password=PASSWORD, name="Ada"):
@@ -134,10 +135,78 @@ def test_stored_parameters_below_the_floor_are_refused(app_ctx):
     reg = _register(app_ctx)
     reg.user.kdf_iterations = 1
     db.session.commit()
-    with pytest.raises(ValueError, match="floor"):
+    with pytest.raises(StoredKdfRefused):
         accounts.authenticate(
             email="ada@example.com", password=PASSWORD, kdf=app_ctx.extensions["wishnotes.kdf"]
         )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("kdf_memory_kib", 1024 * 1024 + 1),  # just over 1 GiB
+        ("kdf_memory_kib", 64 * 1024 * 1024),  # 64 GiB
+        ("kdf_iterations", 21),
+        ("kdf_iterations", 2**31 - 1),
+        ("kdf_lanes", 17),
+        ("kdf_lanes", 0),
+    ],
+)
+def test_stored_parameters_above_the_ceiling_are_refused_before_any_kdf_run(
+    app_ctx, column, value
+):
+    reg = _register(app_ctx)
+    setattr(reg.user, column, value)
+    db.session.commit()
+    kdf = CountingKdf(app_ctx.extensions["wishnotes.kdf"])
+    with pytest.raises(StoredKdfRefused) as refused:
+        accounts.authenticate(email="ada@example.com", password=PASSWORD, kdf=kdf)
+    assert kdf.runs == []  # refused before Argon2id could allocate anything
+    assert "cannot be opened just now" in refused.value.message
+    assert db.session.get(User, reg.user.id).kdf_salt == reg.user.kdf_salt  # nothing rewritten
+
+
+def test_retired_keys_with_parameters_above_the_ceiling_are_refused(app_ctx):
+    reg = _register(app_ctx)
+    kdf = app_ctx.extensions["wishnotes.kdf"]
+    _, token = recovery.request_reset(email="ada@example.com", now=now())
+    db.session.commit()
+    fresh = recovery.reset_with_fresh_keys(
+        token=token, new_password="a brand new evening walk", understood=True, kdf=kdf, now=now()
+    )
+    retired = db.session.scalar(select(RetiredKeys).where(RetiredKeys.user_id == reg.user.id))
+    retired.kdf_memory_kib = 32 * 1024 * 1024
+    db.session.commit()
+    with pytest.raises(StoredKdfRefused):
+        recovery.restore_retired(
+            user=fresh.user, user_key=fresh.user_key, secret=PASSWORD, kdf=kdf, now=now()
+        )
+
+
+def test_signing_in_to_a_row_with_huge_parameters_shows_a_calm_page(app, caplog):
+    user_id, _ = register_user(app)
+    with app.app_context():
+        db.session.get(User, user_id).kdf_memory_kib = 16 * 1024 * 1024
+        db.session.commit()
+    client = app.test_client()
+    response = login(client)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "cannot be opened just now" in page and "Traceback" not in page
+    assert "wn_keys" not in response.headers.get("Set-Cookie", "")
+    assert "Refused stored KDF parameters" in caplog.text  # the operator is told, in the log
+
+
+def test_the_kdf_refuses_parameters_above_the_ceiling_itself():
+    with pytest.raises(ValueError, match="ceiling"):
+        crypto.derive_login_keys(
+            "a password",
+            salt=bytes(16),
+            params=crypto.KdfParams(memory_kib=2 * 1024 * 1024),
+            pepper=b"pepper",
+        )
+    with pytest.raises(ValueError, match="ceiling"):
+        KdfRunner(pepper=b"pepper", params=crypto.KdfParams(iterations=50))
 
 
 def test_concurrent_kdf_runs_are_capped(monkeypatch):

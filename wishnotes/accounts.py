@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +13,14 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keysessions
-from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
+from wishnotes import crypto, keyring_store, keysessions
+from wishnotes.errors import (
+    DecryptionFailed,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidInput,
+    StoredKdfRefused,
+)
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
 from wishnotes.models import Pair, User
@@ -27,6 +34,8 @@ EMAIL_MAX = 254
 PURPOSE_UK_PASSWORD = "user-key/password"  # noqa: S105 - a label, not a secret
 PURPOSE_UK_RECOVERY = "user-key/recovery"
 PURPOSE_PRIVATE_KEYS = "private-keys"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, repr=False)
@@ -135,6 +144,8 @@ def register(
     user.private_keys = crypto.wrap(
         user_key, crypto.serialize_private(keys), purpose=PURPOSE_PRIVATE_KEYS, user_id=user.id
     )
+    # A keyring from the first moment: a missing one later can only mean tampering.
+    user.keyring = keyring_store.empty(user_key=user_key, user_id=user.id, now=now)
     recovery_key = set_recovery_key(user=user, user_key=user_key, pepper=kdf.pepper)
     try:
         db.session.commit()
@@ -169,10 +180,22 @@ def authenticate(*, email: str, password: str, kdf: KdfRunner) -> Unlocked:
 
 
 def kdf_params_of(user: User) -> crypto.KdfParams:
-    """Return the KDF parameters a user's password was last wrapped with."""
-    return crypto.KdfParams(
+    """Return the KDF parameters a user's password was last wrapped with (StoredKdfRefused)."""
+    return stored_kdf_params(
         memory_kib=user.kdf_memory_kib, iterations=user.kdf_iterations, lanes=user.kdf_lanes
     )
+
+
+def stored_kdf_params(*, memory_kib: object, iterations: object, lanes: object) -> crypto.KdfParams:
+    """Return KDF parameters read from a row, or raise StoredKdfRefused outside floor and ceiling.
+
+    Checked before any Argon2id run: a row edited to ask for 64 GiB must cost nothing.
+    """
+    params = crypto.KdfParams(memory_kib=memory_kib, iterations=iterations, lanes=lanes)
+    if not (crypto.kdf_params_bounded(params) and crypto.kdf_params_ok(params)):
+        _log.warning("Refused stored KDF parameters outside the floor and ceiling")
+        raise StoredKdfRefused()
+    return params
 
 
 def set_password(*, user: User, user_key: bytes, password: str, kdf: KdfRunner) -> None:

@@ -32,6 +32,18 @@ class EmailTaken(InvalidInput):
         super().__init__("An account with this email already exists.", field="email")
 
 
+class StoredKdfRefused(WishnotesError):
+    """KDF parameters read from a row are outside the floor and ceiling: a row was tampered with.
+
+    Refused before any Argon2id run, so a database writer cannot make a sign-in exhaust memory.
+    """
+
+    message = (
+        "This account cannot be opened just now. Nothing was changed. Please tell the people "
+        "who run this service, so they can look into it."
+    )
+
+
 class Locked(WishnotesError):
     """The keys of this login are not unlocked (no key session, or it timed out)."""
 
@@ -83,6 +95,15 @@ class SelfInvite(InviteInvalid):
 
 class InviterPaired(InviteInvalid):
     message = "The person who sent this link is already paired."
+
+
+class InviteKeysChanged(InviteInvalid):
+    """The inviter's keys in the database are not the ones the link's secret vouches for."""
+
+    message = (
+        "This invite link could not be checked against your partner's keys, so nothing was "
+        "paired. Ask your partner for a new link."
+    )
 
 
 # --- crypto -------------------------------------------------------------------------------

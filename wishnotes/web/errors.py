@@ -6,7 +6,7 @@ from flask import Flask, current_app, redirect, render_template, request, url_fo
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from wishnotes.errors import Locked
+from wishnotes.errors import Locked, StoredKdfRefused
 from wishnotes.extensions import db
 
 MESSAGES = {
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers on `app`."""
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Locked, _locked)
+    app.register_error_handler(StoredKdfRefused, _stored_kdf_refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
@@ -50,6 +51,11 @@ def _csrf_error(exc: CSRFError):
 
 def _locked(exc: Locked):
     return redirect(url_for("auth.unlock", next=request.full_path.rstrip("?")))
+
+
+def _stored_kdf_refused(exc: StoredKdfRefused):
+    db.session.rollback()
+    return render_error(409, exc.message)
 
 
 def _unexpected(exc: Exception):
