@@ -152,9 +152,7 @@ def test_stored_parameters_below_the_floor_are_refused(app_ctx):
         ("kdf_lanes", 0),
     ],
 )
-def test_stored_parameters_above_the_ceiling_are_refused_before_any_kdf_run(
-    app_ctx, column, value
-):
+def test_stored_parameters_above_the_ceiling_are_refused_before_any_kdf_run(app_ctx, column, value):
     reg = _register(app_ctx)
     setattr(reg.user, column, value)
     db.session.commit()

@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from flask import current_app
 
 from wishnotes import accounts, pairing

@@ -393,7 +393,6 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
     return " ".join(f"{group:05d}" for group in groups)
 
 
-
 # --- pairing ----------------------------------------------------------------------------
 
 PAIRING_MAC_BYTES = 32
@@ -437,7 +436,9 @@ def inviter_mac(key: bytes, *, invite_id: int, user_id: int, keys: PublicKeys) -
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
-def joiner_mac(key: bytes, *, invite_id: int, pair_id: int, user_id: int, keys: PublicKeys) -> bytes:
+def joiner_mac(
+    key: bytes, *, invite_id: int, pair_id: int, user_id: int, keys: PublicKeys
+) -> bytes:
     """MAC the joiner's public keys for the pair the invite made."""
     _require_bytes("key", key, KEY_BYTES)
     message = _pairing_message(
@@ -453,6 +454,7 @@ def macs_match(expected: bytes, given: object) -> bool:
     except TypeError:
         return False
     return len(given) == PAIRING_MAC_BYTES and hmac.compare_digest(expected, given)
+
 
 # --- note envelopes ---------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from wishnotes import crypto, keyring_store, recovery
 from wishnotes.accounts import PURPOSE_PRIVATE_KEYS
 from wishnotes.errors import DecryptionFailed, EarlierKeysLocked, KeyChanged, NotPaired
 from wishnotes.extensions import db
-from wishnotes.keyring_store import Pin, PendingInvite
+from wishnotes.keyring_store import PendingInvite, Pin
 from wishnotes.models import Pair, User
 
 PURPOSE_KEYRING = keyring_store.PURPOSE_KEYRING
@@ -167,7 +167,9 @@ class Keyring:
             raise DecryptionFailed()
         pin = self.current_pin(partner, now=now)
         if pin is None or pin.keys != table:
-            self.pin(pair_id=self.user.pair_id, partner=partner, keys=table, how="compared", now=now)
+            self.pin(
+                pair_id=self.user.pair_id, partner=partner, keys=table, how="compared", now=now
+            )
 
     def remember_invite(self, *, invite_id: int, key: bytes, now: datetime) -> None:
         """Keep the key of the user's new invite (it replaces any earlier one)."""
@@ -219,7 +221,10 @@ def unlock(*, user: User, user_key: bytes) -> Keyring:
     if user.keyring is not None:
         try:
             contents = keyring_store.open_blob(
-                user.keyring, user_key=user_key, user_id=user.id, legacy_pair=lambda: _legacy_pair(user)
+                user.keyring,
+                user_key=user_key,
+                user_id=user.id,
+                legacy_pair=lambda: _legacy_pair(user),
             )
             intact = True
         except DecryptionFailed:
