@@ -144,6 +144,8 @@ class Keyring:
         ones. Not strict (an ended pair, where there is nobody to compare numbers with any more):
         any key that was pinned for them verifies, and only an unpinned one is refused.
         """
+        if not self.intact:
+            raise KeyChanged()  # tampering: not even the user's own notes open
         if sender.id == self.user.id:
             return self.own_public if key_id == self.user.key_id else self.keys_for(key_id).public()
         if strict:
