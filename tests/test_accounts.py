@@ -232,29 +232,33 @@ def test_concurrent_kdf_runs_are_capped(monkeypatch):
 
 def test_recovery_kit_confirmation_tolerates_case_and_look_alike_characters(app_ctx):
     reg = _register(app_ctx)
-    kit = crypto.format_recovery_key(reg.recovery_key)
     groups = crypto.recovery_key_groups(reg.recovery_key)
-    typed = groups[2].lower().replace("o", "0").replace("i", "1").replace("b", "8")
-    accounts.confirm_recovery_kit(
-        user=reg.user,
-        recovery_key_text=kit,
-        group_index=2,
-        typed=f" {typed} ",
-        pepper=app_ctx.config["PEPPER_BYTES"],
-        now=now(),
-    )
+    check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
+    assert check.group == groups[check.index]
+    typed = check.group.lower().replace("o", "0").replace("i", "1").replace("b", "8")
+    accounts.confirm_recovery_kit(user=reg.user, check=check, typed=f" {typed} ", now=now())
     assert reg.user.recovery_confirmed_at is not None
 
 
-@pytest.mark.parametrize("index", [-1, 8, 99])
-def test_recovery_kit_confirmation_rejects_out_of_range_groups(app_ctx, index):
+def test_recovery_kit_check_holds_one_group_never_the_key(app_ctx):
     reg = _register(app_ctx)
+    check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
+    kept = check.to_bytes()
+    groups = crypto.recovery_key_groups(reg.recovery_key)
+    assert not any(group.encode() in kept for i, group in enumerate(groups) if i != check.index)
+    assert accounts.KitCheck.from_bytes(kept) == check
+    assert accounts.KitCheck.from_bytes(b"not json") is None
+
+
+def test_recovery_kit_confirmation_refuses_a_wrong_group_and_an_older_kit(app_ctx):
+    reg = _register(app_ctx)
+    check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
+    wrong = "AAAA" if check.group != "AAAA" else "BBBB"
+    with pytest.raises(InvalidInput, match="does not match"):
+        accounts.confirm_recovery_kit(user=reg.user, check=check, typed=wrong, now=now())
+    accounts.new_recovery_key(
+        user=reg.user, user_key=reg.user_key, pepper=app_ctx.config["PEPPER_BYTES"]
+    )
     with pytest.raises(InvalidInput, match="no longer valid"):
-        accounts.confirm_recovery_kit(
-            user=reg.user,
-            recovery_key_text=crypto.format_recovery_key(reg.recovery_key),
-            group_index=index,
-            typed="AAAA",
-            pepper=app_ctx.config["PEPPER_BYTES"],
-            now=now(),
-        )
+        accounts.confirm_recovery_kit(user=reg.user, check=check, typed=check.group, now=now())
+    assert reg.user.recovery_confirmed_at is None

@@ -150,7 +150,7 @@ def _register(client, email: str, name: str) -> bytes:
     confirmed = post_form(
         client,
         "/recovery-kit/confirm",
-        {"typed": kit.split("-")[ask], "index": ask, "kit": kit},
+        {"typed": kit.split("-")[ask]},
         token_from="/recovery-kit/",
     )
     assert confirmed.status_code == 302

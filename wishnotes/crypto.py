@@ -210,12 +210,26 @@ def format_recovery_key(key: bytes) -> str:
     return "-".join(recovery_key_groups(key))
 
 
+def normalise_recovery_text(text: str) -> str:
+    """Return typed recovery-key text as printed: no separators, upper case, no look-alikes."""
+    cleaned = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text or "")).upper()
+    return cleaned.translate(_CONFUSABLES)
+
+
+def recovery_group_matches(typed: str, group: str) -> bool:
+    """Return True if `typed` is the kit's `group`, forgiving case, spaces and look-alikes."""
+    if not isinstance(typed, str):
+        return False
+    # Bounded before normalising: a form field must not make NFKC chew on megabytes.
+    candidate = normalise_recovery_text(typed[:64]).encode("utf-8")
+    return hmac.compare_digest(candidate, group.encode("ascii"))
+
+
 def parse_recovery_key(text: str) -> bytes:
     """Parse a typed recovery key, forgiving case, spaces, dashes and look-alike digits."""
     if not isinstance(text, str):
         raise TypeError("recovery key must be a str")
-    cleaned = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper()
-    cleaned = cleaned.translate(_CONFUSABLES)
+    cleaned = normalise_recovery_text(text)
     # Messages name counts and positions only, never the characters: they may end up in a log.
     if len(cleaned) != _RECOVERY_CHARS:
         raise ValueError(

@@ -19,7 +19,7 @@ from wishnotes.extensions import db, limiter
 from wishnotes.web import keys
 from wishnotes.web.forms import ForgotForm, FreshStartForm, ResetWithKeyForm, RestoreForm
 from wishnotes.web.navigation import config_limit, form_error, render_form
-from wishnotes.web.recovery import kit_context
+from wishnotes.web.recovery import show_kit
 
 bp = Blueprint("reset", __name__)
 
@@ -48,7 +48,7 @@ def _finish(recovered: recovery.Recovered):
     login_user(recovered.user)
     cookie = keysessions.open_session(user=recovered.user, user_key=recovered.user_key, now=now())
     response = make_response(
-        render_template("auth/recovery_kit.html", **kit_context(recovered.recovery_key))
+        show_kit(recovered.recovery_key, user=recovered.user, key_cookie=cookie)
     )
     keys.set_cookie(response, cookie)
     return response
