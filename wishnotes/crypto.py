@@ -470,6 +470,22 @@ def macs_match(expected: bytes, given: object) -> bool:
     return len(given) == PAIRING_MAC_BYTES and hmac.compare_digest(expected, given)
 
 
+def keyring_mark(user_key: bytes, *, user_id: int, counter: int) -> bytes:
+    """MAC a keyring's counter under a key derived from the user key.
+
+    A browser keeps the newest one it saw; the database cannot forge a mark for a higher
+    counter, so a keyring put back from an older copy shows as older than the mark.
+    """
+    _require_bytes("user_key", user_key, KEY_BYTES)
+    _require_int("user_id", user_id)
+    _require_int("counter", counter)
+    context = _length_prefixed(b"wishnotes/keyring-mark/v1", _int_bytes(user_id))
+    key = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=context).derive(
+        user_key
+    )
+    return hmac.new(key, _length_prefixed(context, _int_bytes(counter)), hashlib.sha256).digest()
+
+
 # --- note envelopes ---------------------------------------------------------------------
 
 _NOTE_KINDS = ("note", "answer")

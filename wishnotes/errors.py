@@ -137,6 +137,16 @@ class KeyChanged(WishnotesError):
     )
 
 
+class KeyringRolledBack(KeyChanged):
+    """The keyring in the database is older than one this browser already saw: put back."""
+
+    message = (
+        "Your list of trusted keys on the server is older than one this device has already "
+        "seen, so nothing was opened or sent. Compare your safety numbers with your partner, in "
+        "person or on a call you trust."
+    )
+
+
 # --- week and email -----------------------------------------------------------------------
 
 

@@ -26,6 +26,8 @@ section "What Wishnotes protects against" says what stays possible.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -34,7 +36,13 @@ from sqlalchemy import select
 
 from wishnotes import crypto, keyring_store, recovery
 from wishnotes.accounts import PURPOSE_PRIVATE_KEYS
-from wishnotes.errors import DecryptionFailed, EarlierKeysLocked, KeyChanged, NotPaired
+from wishnotes.errors import (
+    DecryptionFailed,
+    EarlierKeysLocked,
+    KeyChanged,
+    KeyringRolledBack,
+    NotPaired,
+)
 from wishnotes.extensions import db
 from wishnotes.keyring_store import PendingInvite, Pin
 from wishnotes.models import Pair, User
@@ -50,7 +58,7 @@ class Safety:
     number: str
     pinned: Pin | None  # the current pin for this pair, if any
     matches: bool  # the partner's keys in the database are the pinned ones
-    intact: bool  # False: the keyring was missing or unreadable, so nothing is trusted
+    intact: bool  # False: the keyring was missing, unreadable or put back; nothing is trusted
 
 
 def public_keys(user: User) -> crypto.PublicKeys | None:
@@ -114,11 +122,11 @@ class Keyring:
             raise EarlierKeysLocked()
         return earlier
 
-    def current_pin(self, partner: User, *, now: datetime) -> Pin | None:
+    def current_pin(self, partner: User, *, now: datetime, settle: bool = True) -> Pin | None:
         """Return the keys trusted for this partner in the user's current pair, if any.
 
-        An inviter whose partner joined since they last used their keys pins them here, once the
-        joiner's MAC made with the invite's secret verifies.
+        An inviter whose partner joined since they last used their keys pins them here (unless
+        `settle` is False), once the joiner's MAC made with the invite's secret verifies.
         """
         pair_id = self.user.pair_id
         if pair_id is None:
@@ -126,7 +134,7 @@ class Keyring:
         for pin in reversed(self._contents.pins):
             if pin.pair_id == pair_id and pin.partner_id == partner.id:
                 return pin
-        return self._pin_joiner(partner, now=now)
+        return self._pin_joiner(partner, now=now) if settle else None
 
     def trusted(self, partner: User, *, now: datetime) -> crypto.PublicKeys:
         """Return the partner's keys to seal to; KeyChanged unless they are the pinned ones."""
@@ -163,15 +171,15 @@ class Keyring:
         self._save(now)
 
     def trust(self, partner: User, *, now: datetime) -> None:
-        """Trust the partner's keys as the users table has them now (after comparing numbers)."""
+        """Trust the partner's keys as the users table has them now (after comparing numbers).
+
+        Always written, even for keys already pinned: the write moves the counter past any
+        mark of a keyring that had been put back.
+        """
         table = public_keys(partner)
         if table is None:
             raise DecryptionFailed()
-        pin = self.current_pin(partner, now=now)
-        if pin is None or pin.keys != table:
-            self.pin(
-                pair_id=self.user.pair_id, partner=partner, keys=table, how="compared", now=now
-            )
+        self.pin(pair_id=self.user.pair_id, partner=partner, keys=table, how="compared", now=now)
 
     def remember_invite(self, *, invite_id: int, key: bytes, now: datetime) -> None:
         """Keep the key of the user's new invite (it replaces any earlier one)."""
@@ -234,7 +242,37 @@ def unlock(*, user: User, user_key: bytes) -> Keyring:
     return Keyring(user, user_key, keys, contents, intact=intact)
 
 
-def safety(*, user: User, user_key: bytes, now: datetime) -> Safety:
+def mark(*, user: User, user_key: bytes) -> tuple[int, str] | None:
+    """Return the keyring's counter and a mark of it for the browser; None if not intact."""
+    ring = unlock(user=user, user_key=user_key)
+    if not ring.intact:
+        return None
+    tag = crypto.keyring_mark(user_key, user_id=user.id, counter=ring.counter)
+    return ring.counter, f"{ring.counter}.{base64.urlsafe_b64encode(tag).decode('ascii')}"
+
+
+def marked_counter(*, user: User, user_key: bytes, mark: str | None) -> int:
+    """Return the counter a browser's mark vouches for, or 0 if it is not a mark of this user's."""
+    counter_text, _, tag_text = (mark or "").partition(".")
+    if not counter_text.isdigit() or len(counter_text) > 20:
+        return 0
+    try:
+        tag = base64.urlsafe_b64decode(tag_text.encode("ascii"))
+    except (ValueError, binascii.Error):
+        return 0
+    counter = int(counter_text)
+    expected = crypto.keyring_mark(user_key, user_id=user.id, counter=counter)
+    return counter if crypto.macs_match(expected, tag) else 0
+
+
+def check_mark(*, user: User, user_key: bytes, mark: str | None) -> None:
+    """Raise KeyringRolledBack if the keyring is older than the one the browser's mark names."""
+    floor = marked_counter(user=user, user_key=user_key, mark=mark)
+    if floor and unlock(user=user, user_key=user_key).counter < floor:
+        raise KeyringRolledBack()
+
+
+def safety(*, user: User, user_key: bytes, now: datetime, rolled_back: bool = False) -> Safety:
     """Return the pair's safety number and whether the partner's keys match the pin.
 
     Both partners see the same number when neither key was swapped: it is computed from this
@@ -245,15 +283,16 @@ def safety(*, user: User, user_key: bytes, now: datetime) -> Safety:
     table = public_keys(partner)
     if table is None:
         raise DecryptionFailed()
-    pin = keyring.current_pin(partner, now=now)
+    # A keyring put back pins nothing by itself, not even through an invite it still holds.
+    pin = keyring.current_pin(partner, now=now, settle=not rolled_back)
     if keyring.changed:
         db.session.commit()
     return Safety(
         partner=partner,
         number=crypto.safety_number(keyring.own_public, table),
         pinned=pin,
-        matches=pin is not None and pin.keys == table,
-        intact=keyring.intact,
+        matches=pin is not None and pin.keys == table and not rolled_back,
+        intact=keyring.intact and not rolled_back,
     )
 
 

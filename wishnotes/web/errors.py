@@ -6,7 +6,7 @@ from flask import Flask, current_app, redirect, render_template, request, url_fo
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from wishnotes.errors import Locked, StoredKdfRefused
+from wishnotes.errors import KeyChanged, Locked, StoredKdfRefused
 from wishnotes.extensions import db
 
 MESSAGES = {
@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Locked, _locked)
     app.register_error_handler(StoredKdfRefused, _stored_kdf_refused)
+    app.register_error_handler(KeyChanged, _key_changed)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
@@ -56,6 +57,15 @@ def _locked(exc: Locked):
 def _stored_kdf_refused(exc: StoredKdfRefused):
     db.session.rollback()
     return render_error(409, exc.message)
+
+
+def _key_changed(exc: KeyChanged):
+    # The notes pages have their own handler; this one covers every other page using keys.
+    db.session.rollback()
+    page = render_template(
+        "notes/problem.html", title="Your partner's key has changed", message=exc.message, key=True
+    )
+    return page, 409
 
 
 def _unexpected(exc: Exception):
