@@ -12,7 +12,7 @@ from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
 from wishnotes.models import RetiredKeys, User
 
-from .conftest import PASSWORD, login, now, register_user
+from .conftest import PASSWORD, login, now, pair_users, post_form, register_user
 
 
 def _register(app, email="ada@example.com", password=PASSWORD, name="Ada"):
@@ -193,6 +193,22 @@ def test_signing_in_to_a_row_with_huge_parameters_shows_a_calm_page(app, caplog)
     assert "cannot be opened just now" in page and "Traceback" not in page
     assert "wn_keys" not in response.headers.get("Set-Cookie", "")
     assert "Refused stored KDF parameters" in caplog.text  # the operator is told, in the log
+
+
+def test_a_note_typed_while_locked_is_kept_when_the_row_is_refused(app):
+    ada_id, _ = register_user(app)
+    bo_id, _ = register_user(app, "bo@example.com", "Bo")
+    pair_users(app, ada_id, bo_id)
+    client = app.test_client()
+    login(client)
+    client.delete_cookie("wn_keys", domain="wishnotes.test")
+    with app.app_context():
+        db.session.get(User, ada_id).kdf_iterations = 10_000
+        db.session.commit()
+    sent = post_form(client, "/notes/new", {"body": "words worth keeping", "password": PASSWORD})
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 422
+    assert "words worth keeping" in page and "cannot be opened just now" in page
 
 
 def test_the_kdf_refuses_parameters_above_the_ceiling_itself():

@@ -18,10 +18,13 @@ Pins name their pair. From then on, partner keys in the users table that differ 
 raise KeyChanged, and nothing is opened or sealed. Earlier pins stay in the keyring, so notes
 signed before a legitimate key change still verify.
 
-What a database writer can still do here: put back an older copy of a keyring. A copy from
-before the current pair holds no pin for it and is caught like a missing one; a copy that holds
-the current pair's pin only pins keys that were authenticated when they were pinned. The README
-section "What Wishnotes protects against" says what stays possible.
+Putting back an older copy of a keyring: a copy from before the current pair holds no pin for it
+and is caught like a missing one. Each write moves a counter in the keyring forward, and the
+browser keeps a mark of the newest counter it saw, MACed under a key derived from the user key
+(`mark`, `check_mark`, used by wishnotes.web.keys): a browser that saw a newer keyring refuses an
+older one. A browser that never did cannot tell; such a copy holds only keys that were
+authenticated when pinned, or the key of an earlier invite (README, "What Wishnotes protects
+against").
 """
 
 from __future__ import annotations
@@ -163,7 +166,9 @@ class Keyring:
                 return pin.keys
         raise DecryptionFailed()
 
-    def pin(self, *, pair_id: int, partner: User, keys: crypto.PublicKeys, how: str, now: datetime):
+    def pin(
+        self, *, pair_id: int, partner: User, keys: crypto.PublicKeys, how: str, now: datetime
+    ) -> None:
         """Pin keys for a partner in a pair (already checked by the caller)."""
         self._contents.pins.append(
             Pin(keys=keys, pinned_at=now, pair_id=pair_id, partner_id=partner.id, how=how)

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from wishnotes import keyring, keysessions
 from wishnotes.clock import now
-from wishnotes.errors import Locked
+from wishnotes.errors import DecryptionFailed, Locked
 from wishnotes.kdf import KdfRunner
 
 # Outlives sign-outs and key sessions on purpose: it is what a database restore cannot undo.
@@ -62,7 +62,10 @@ def refresh_keyring_mark(response: Response) -> Response:
     """
     if "user_key" not in g or not current_user.is_authenticated:
         return response
-    current = keyring.mark(user=current_user, user_key=g.user_key)
+    try:
+        current = keyring.mark(user=current_user, user_key=g.user_key)
+    except DecryptionFailed:
+        return response  # the page already says what could not be opened
     if current is None:
         return response
     counter, value = current
