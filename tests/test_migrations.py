@@ -65,14 +65,14 @@ def test_upgrading_withdraws_invites_that_carry_no_mac(tmp_path, empty_database_
     """Open invites from before 0003 could never be checked by a joiner: they are withdrawn."""
     app = make_app(tmp_path, None, SQLALCHEMY_DATABASE_URI=empty_database_url)
     with app.app_context():
-        upgrade(revision="0011")
+        upgrade(revision="0004")
         with db.engine.begin() as connection:
             connection.execute(
                 sa.text(
-                    "INSERT INTO users (id, email, display_name, created_at, session_version,"
+                    "INSERT INTO users (id, email, display_name, created_at,"
                     " kdf_salt, kdf_memory_kib, kdf_iterations, kdf_lanes, auth_digest,"
                     " uk_by_password, uk_by_recovery, private_keys, hpke_public, sign_public,"
-                    " key_id) VALUES (1, 'ada@example.com', 'Ada', :t, 1, :b, 19456, 2, 1, :b,"
+                    " key_id) VALUES (1, 'ada@example.com', 'Ada', :t, :b, 19456, 2, 1, :b,"
                     " :b, :b, :b, :b, :b, '0000000000000000')"
                 ),
                 {"t": datetime(2026, 1, 1), "b": b"\x00"},

@@ -9,6 +9,7 @@ from wishnotes import keyring, keysessions
 from wishnotes.clock import now
 from wishnotes.errors import DecryptionFailed, Locked
 from wishnotes.kdf import KdfRunner
+from wishnotes.web import logins
 
 # Outlives sign-outs and key sessions on purpose: it is what a database restore cannot undo.
 RING_COOKIE = "wn_ring"
@@ -28,9 +29,13 @@ def user_key(*, allow_rollback: bool = False) -> bytes:
     person compare numbers and trust again, pass `allow_rollback`.
     """
     if "user_key" not in g:
+        login_id = logins.current_id()
+        if login_id is None:
+            raise Locked()
         g.user_key = keysessions.unlock(
             cookie_value=request.cookies.get(keysessions.COOKIE_NAME),
             user=current_user,
+            login_id=login_id,
             now=now(),
             idle=current_app.config["KEY_SESSION_IDLE"],
             absolute=current_app.config["KEY_SESSION_ABSOLUTE"],
@@ -44,6 +49,14 @@ def user_key(*, allow_rollback: bool = False) -> bytes:
 def keyring_mark() -> str | None:
     """Return the browser's mark of the newest keyring it has seen, if any."""
     return request.cookies.get(RING_COOKIE)
+
+
+def open_session(user_key: bytes) -> str:
+    """Open a key session for the current login; return the value of its cookie."""
+    g.user_key = user_key
+    return keysessions.open_session(
+        user=current_user, user_key=user_key, login_id=logins.current_id(), now=now()
+    )
 
 
 def is_unlocked() -> bool:

@@ -20,6 +20,7 @@ from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.models import User
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, PasswordConfirmForm, RecoveryConfirmForm
+from wishnotes.web.limits import password_checks, signed_in_email
 from wishnotes.web.navigation import form_error, render_form, safe_next
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery-kit")
@@ -82,6 +83,7 @@ def kit():
 
 @bp.post("/new")
 @login_required
+@password_checks(signed_in_email, exempt_when=lambda: current_user.recovery_confirmed_at is None)
 def new():
     confirmed = current_user.recovery_confirmed_at is not None
     form = _start_form()
@@ -107,7 +109,7 @@ def new():
     cookie = request.cookies.get(keysessions.COOKIE_NAME)
     if not keys.is_unlocked():
         # The password was just typed: unlock this browser, whose key session keeps the check.
-        cookie = keysessions.open_session(user=current_user, user_key=user_key, now=now())
+        cookie = keys.open_session(user_key)
     response = make_response(show_kit(recovery_key, user=current_user, key_cookie=cookie))
     keys.set_cookie(response, cookie)
     return response
