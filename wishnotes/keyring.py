@@ -67,9 +67,7 @@ class Safety:
 def public_keys(user: User) -> crypto.PublicKeys | None:
     """Return a user's public keys as the users table has them, or None if they are malformed."""
     try:
-        return crypto.PublicKeys(
-            hpke_public=bytes(user.hpke_public), sign_public=bytes(user.sign_public)
-        )
+        return crypto.load_public_keys(bytes(user.hpke_public), bytes(user.sign_public))
     except (TypeError, ValueError):
         return None
 

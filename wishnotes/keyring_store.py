@@ -147,9 +147,7 @@ def _decode(data: dict) -> Contents:
             raise ValueError("unknown pin kind")
         pins.append(
             Pin(
-                keys=crypto.PublicKeys(
-                    hpke_public=_unb64(entry["hpke"]), sign_public=_unb64(entry["sign"])
-                ),
+                keys=crypto.load_public_keys(_unb64(entry["hpke"]), _unb64(entry["sign"])),
                 pinned_at=datetime.fromtimestamp(_int(entry["at"]), UTC),
                 pair_id=_int(entry["pair"]),
                 partner_id=_int(entry["user"]),
@@ -174,9 +172,7 @@ def _decode_legacy(data: dict, legacy_pair: tuple[int, int] | None) -> Contents:
         for entry in history:
             pins.append(
                 Pin(
-                    keys=crypto.PublicKeys(
-                        hpke_public=_unb64(entry["hpke"]), sign_public=_unb64(entry["sign"])
-                    ),
+                    keys=crypto.load_public_keys(_unb64(entry["hpke"]), _unb64(entry["sign"])),
                     pinned_at=datetime.fromtimestamp(_int(entry["at"]), UTC),
                     pair_id=pair_id,
                     partner_id=partner,

@@ -1,7 +1,7 @@
 """authenticated pairing (invite and joiner MACs) and the recovery-kit check in the key session
 
 Revision ID: 0003
-Revises: 0004
+Revises: 0007
 Create Date: 2026-11-30 18:00:00.000000
 
 Existing rows: invites still open have no MAC of the inviter's keys, so nobody could check them;
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0003'
-down_revision = '0004'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
