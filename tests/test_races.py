@@ -16,12 +16,11 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from wishnotes import pairing
 from wishnotes.extensions import db
 from wishnotes.models import Invite, Note, Pair, ProgramWeek, User
 
 from .concurrency import hold_before, meet_after, run_together
-from .conftest import CSRF_RE, PASSWORD, login, now, pair_users, post_form, register_user
+from .conftest import CSRF_RE, PASSWORD, login, pair_users, post_form, register_user
 
 TEXT = "Let's try the little café by the river, just us two."
 SUBMISSION_KEY_RE = re.compile(r'name="submission_key" type="hidden" value="([^"]+)"')
@@ -210,10 +209,7 @@ def test_ending_the_pair_from_both_sides_at_once_ends_it_once(app, paired):
 
 def test_two_people_accepting_each_others_invites_at_once_are_paired(app, people):
     ada, bo = people["ada"], people["bo"]
-    with app.app_context():
-        users = {u.id: u for u in db.session.scalars(sa.select(User))}
-        ada_link = pairing.create_invite(user=users[people["ada_id"]], now=now())
-        bo_link = pairing.create_invite(user=users[people["bo_id"]], now=now())
+    ada_link, bo_link = (_invite_token(client) for client in (ada, bo))
     ada_form = _csrf(ada, f"/pair/join/{bo_link}")
     bo_form = _csrf(bo, f"/pair/join/{ada_link}")
     # Each claims the other's invite, then both go on at once: this deadlocked on PostgreSQL.
@@ -230,6 +226,12 @@ def test_two_people_accepting_each_others_invites_at_once_are_paired(app, people
         ada_user = db.session.get(User, people["ada_id"])
         bo_user = db.session.get(User, people["bo_id"])
         assert ada_user.pair_id is not None and ada_user.pair_id == bo_user.pair_id
+
+
+def _invite_token(client) -> str:
+    form = _form_fields(client.get("/pair/").get_data(as_text=True))
+    page = client.post("/pair/invite", data=form).get_data(as_text=True)
+    return re.search(r"/pair/join/([\w-]+)", page).group(1)
 
 
 def _csrf(client, url: str) -> dict:

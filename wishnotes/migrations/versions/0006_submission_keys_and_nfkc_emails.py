@@ -1,7 +1,7 @@
 """one-time submission keys on notes and weeks; NFKC email addresses
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0003
 Create Date: 2026-11-30 18:00:00.000000
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = '0007'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
