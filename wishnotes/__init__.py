@@ -47,9 +47,13 @@ def _settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any]) ->
 
 
 def register_logging(app: Flask) -> None:
-    """Log at the configured level; request bodies and form values are never logged."""
+    """Log at the configured level, one line per request; bodies and paths are never logged."""
+    from wishnotes.web import access_log
+
     app.logger.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("waitress").setLevel(app.config["LOG_LEVEL"])
+    logging.getLogger("wishnotes").setLevel(app.config["LOG_LEVEL"])
+    access_log.init_app(app)
 
 
 def register_secrets(app: Flask) -> None:
@@ -132,6 +136,8 @@ def register_jobs(app: Flask) -> None:
     from wishnotes import mail, tasks
 
     mail.SmtpTransport.from_config(app.config)  # refuses an unknown SMTP_SECURITY
+    folder = mail.mail_folder(app.config, instance_path=Path(app.instance_path))
+    app.config["MAIL_FOLDER"] = str(folder) if folder else None
     if app.config.get("BASE_URL") or app.config["ENV"] == "production":
         # Refuses a missing or malformed address, and plain http in production: emails need it.
         mail.base_url(app.config)
