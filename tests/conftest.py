@@ -144,3 +144,12 @@ def pair_users(app, first_id: int, second_id: int) -> int:
         first, second = db.session.get(User, first_id), db.session.get(User, second_id)
         token = pairing.create_invite(user=first, now=now())
         return pairing.accept_invite(user=second, token=token, now=now()).id
+
+
+def start_agreed_week(*, user, now, **kwargs):
+    """Propose a week as `user` and have the partner accept it at the same moment."""
+    from wishnotes import program
+
+    week = program.start_week(user=user, now=now, **kwargs)
+    program.accept_week(user=pairing.partner_of(user), now=now)
+    return week

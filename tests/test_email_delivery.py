@@ -30,7 +30,7 @@ from wishnotes.cli import main
 from wishnotes.extensions import db, huey
 from wishnotes.models import OutboxEmail, User
 
-from .conftest import PASSWORD, make_app, reset_database
+from .conftest import PASSWORD, make_app, reset_database, start_agreed_week
 from .smtp import SmtpServer, free_port
 from .test_schedule import make_pair, set_emails
 
@@ -281,7 +281,7 @@ def _all_kinds(app, partner_name="Rosalind"):
         db.session.get(User, b).display_name = partner_name
         db.session.commit()
         ada = db.session.get(User, a)
-        program.start_week(
+        start_agreed_week(
             user=ada, theme_key="closeness", start_date=date(2026, 2, 26), timezone="UTC", now=T0
         )
         partner = db.session.get(User, b)

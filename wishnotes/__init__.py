@@ -152,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         emails,
         idle,
+        localtime,
         main,
         notes,
         pairing,
@@ -161,13 +162,14 @@ def register_blueprints(app: Flask) -> None:
         reset,
         settings,
         shell,
+        support,
     )
 
     blueprints = (
-        (main, auth, recovery, reset, pairing, settings),  # accounts and pairing
+        (main, auth, recovery, reset, pairing, settings, support),  # accounts and pairing
         (notes, account),  # notes and the key lifecycle
         (program, emails),  # the week and its emails
-        (shell, pwa, idle, appearance),  # the interface around every page
+        (shell, pwa, idle, appearance, localtime),  # the interface around every page
     )
     for group in blueprints:
         for module in group:

@@ -135,6 +135,11 @@ class WeekNotPaused(WishnotesError):
     message = "The week is not paused."
 
 
+class NothingToAccept(WishnotesError):
+    # The one who proposed a week waits for the other; a week already running needs no yes.
+    message = "There is no week waiting for your answer just now."
+
+
 class PausedByPartner(WishnotesError):
     # Says nothing about why: a pause needs no reason, and the other partner sees only "paused".
     message = "The week is paused for now. It goes on when it is resumed."

@@ -221,6 +221,10 @@ class Note(db.Model):
     # The reader's gentle answer, itself a signed envelope (kind "answer") sealed to both.
     answer_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # With "let's talk about it", a short written reply: its own envelope (kind "reply").
+    reply_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # When the writer last looked at the answer, so Home can say gently that one is new.
+    answer_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def __repr__(self) -> str:
         return f"<Note {self.id}>"
@@ -256,6 +260,8 @@ class ProgramWeek(db.Model):
     started_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # A week is proposed by one partner and runs once the other accepts it.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paused_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True

@@ -190,15 +190,38 @@ def unread_count(*, user: User) -> int:
     )
 
 
+def answer_waiting(*, user: User) -> bool:
+    """Return whether the partner answered a note of the user's that they have not looked at."""
+    if user.pair_id is None:
+        return False
+    return (
+        db.session.scalar(
+            select(Note.id)
+            .where(Note.pair_id == user.pair_id, Note.sender_id == user.id)
+            .where(Note.answered_at.is_not(None))
+            .where((Note.answer_seen_at.is_(None)) | (Note.answer_seen_at < Note.answered_at))
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def open_note(*, user: User, user_key: bytes, note_id: str, now: datetime) -> Opened:
-    """Open a note of the user's current pair; opening as its reader marks it read."""
+    """Open a note of the user's current pair; its reader marks it read, its writer the answer."""
     note = _find(user, note_id, current=True)
     ring = keyring.unlock(user=user, user_key=user_key)
     opened = _open(note, ring, now=now)
     first_read = note.recipient_id == user.id and note.read_at is None
     if first_read:
         note.read_at = now
-    if first_read or ring.changed:
+    new_answer = (
+        note.sender_id == user.id
+        and note.answered_at is not None
+        and (note.answer_seen_at is None or note.answer_seen_at < note.answered_at)
+    )
+    if new_answer:
+        note.answer_seen_at = now
+    if first_read or new_answer or ring.changed:
         # Only then: a commit expires what the page is about to show, and reloading costs reads.
         db.session.commit()
     return opened

@@ -110,7 +110,31 @@ def unlock():
         else:
             target = safe_next(request.args.get("next")) or url_for("main.home")
             return _start_session(unlocked, remember=False, target=target)
-    return render_form("auth/unlock.html", form)
+    reason = UNLOCK_REASONS.get(request.args.get("why", ""), UNLOCK_DEFAULT)
+    return render_form("auth/unlock.html", form, reason=reason)
+
+
+# Why the unlock page appears, said on it (?why=): nothing is wrong, the notes closed themselves.
+UNLOCK_REASONS = {
+    "lock": "You locked your notes. Your login stays; enter your password to open them again.",
+    "idle": "Your notes locked themselves after a quiet while, so nobody else can open them on "
+    "this device. Enter your password to open them again.",
+}
+UNLOCK_DEFAULT = (
+    "Your notes lock themselves after 30 quiet minutes, after 12 hours, or when you press Lock; "
+    "staying signed in on this device keeps your login, never the notes open. Enter your "
+    "password to open them again."
+)
+
+
+@bp.post("/lock")
+@login_required
+def lock():
+    """End this browser's key session at once; the login stays."""
+    keysessions.close_session(cookie_value=request.cookies.get(keysessions.COOKIE_NAME))
+    response = make_response(redirect(url_for("auth.unlock", why="lock")))
+    keys.clear_cookie(response)
+    return response
 
 
 @bp.route("/logout", methods=["POST"])

@@ -38,6 +38,8 @@ _OPEN_BEFORE_KIT = {
     "main.healthz",
     "auth.logout",
     "auth.unlock",
+    "auth.lock",
+    "support.index",
     "pwa.service_worker",
     "pwa.offline",
     "pwa.manifest",

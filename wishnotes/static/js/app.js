@@ -87,7 +87,9 @@
   function lock() {
     veilAll();
     var here = window.location.pathname + window.location.search;
-    window.location.replace(idle.getAttribute("data-unlock") + "?next=" + encodeURIComponent(here));
+    window.location.replace(
+      idle.getAttribute("data-unlock") + "?why=idle&next=" + encodeURIComponent(here)
+    );
   }
 
   function arm() {
