@@ -182,6 +182,34 @@ def test_answers_read_gently_to_the_writer_and_can_change(app, couple):
     assert "Answered" in text(ada.get("/notes/sent"))
 
 
+def test_answers_have_equal_weight_mark_the_current_one_and_can_carry_a_reply(app, couple):
+    ada, bo = couple
+    send(ada)
+    note = only_note(app)
+    page = text(bo.get(f"/notes/{note.id}"))
+    buttons = re.findall(r'<button type="submit" name="choice" value="(\w+)" class="(\w+)"', page)
+    assert buttons[:3] == [("yes", "secondary"), ("later", "secondary"), ("talk", "secondary")]
+    assert page.count('aria-pressed="false"') == 3
+    answer_url = f"/notes/{note.id}/answer"
+    too_long = "w" * 501
+    refused = post_form(
+        bo, answer_url, {"choice": "talk", "reply": too_long}, token_from=f"/notes/{note.id}"
+    )
+    assert refused.status_code == 422 and too_long in text(refused)  # the words come back
+    assert "under 500 characters" in text(refused)
+    assert "answered one of your notes" not in text(ada.get("/"))
+    words = "Can we talk on Sunday, after the walk?"
+    post_form(bo, answer_url, {"choice": "talk", "reply": words}, token_from=f"/notes/{note.id}")
+    page = text(bo.get(f"/notes/{note.id}"))
+    assert re.search(r'value="talk" class="secondary" aria-pressed="true"', page)
+    assert page.count('aria-pressed="true"') == 1
+    home = text(ada.get("/"))
+    assert "Bo answered one of your notes" in home and not re.search(r"\d+ answer", home)
+    seen = text(ada.get(f"/notes/{note.id}"))
+    assert "would like to talk about it" in seen and "Can we talk on Sunday, after the walk?" in seen
+    assert "answered one of your notes" not in text(ada.get("/"))
+
+
 def test_writer_deletes_a_note_after_confirming_and_it_is_gone_for_both(app, couple):
     ada, bo = couple
     send(ada)

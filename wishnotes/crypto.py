@@ -377,7 +377,7 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
 
 # --- note envelopes ---------------------------------------------------------------------
 
-_NOTE_KINDS = ("note", "answer")
+_NOTE_KINDS = ("note", "answer", "reply")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 What is stored in clear is metadata the pages need without keys: who wrote to whom in which pair,
 when, whether it was read or answered. The title and text live only in the envelope, as the
 JSON `{"b": text, "t": title or null}`; an answer is its own envelope (kind "answer", written by
-the reader to the writer, sealed to both) whose body is the choice code, e.g. b"later".
+the reader to the writer, sealed to both) whose body is the choice code, e.g. b"later". With
+"talk", the reader may add a few words: one more envelope of kind "reply", made the same way.
 
 Access: every function that takes a note id raises NoteNotFound, never a different error, for a
 malformed id, a note of another pair, a note the user neither wrote nor received, or one outside
@@ -18,7 +19,7 @@ import json
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -30,6 +31,7 @@ from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
 
 BODY_MAX = 4000
+REPLY_MAX = 500
 TITLE_MAX = 120
 PROMPT_KEY_MAX = 64
 PAGE_SIZE = 200
@@ -54,6 +56,7 @@ class Opened:
     title: str | None
     text: str | None
     answer: str | None
+    reply: str | None = None  # the reader's few words with "let's talk about it"
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,23 @@ def write_note(
     return note
 
 
-def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: datetime) -> Note:
-    """Answer a note the user received in their pair, or change the answer they gave."""
+def answer_note(
+    *,
+    user: User,
+    user_key: bytes,
+    note_id: str,
+    choice: str,
+    now: datetime,
+    reply: str | None = None,
+) -> Note:
+    """Answer a note the user received in their pair, or change the answer they gave.
+
+    With "talk" the answer can carry a short written reply; any other answer carries none (an
+    earlier reply goes when the answer changes).
+    """
     if choice not in ANSWERS:
         raise InvalidInput("Please choose one of the answers.", field="choice")
+    reply = _check_reply(reply, choice=choice)
     note = _find(user, note_id, current=True)
     if note.recipient_id != user.id:
         raise NoteNotFound()
@@ -150,6 +166,15 @@ def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: 
         recipient_public=writer_public,
         sender_public=ring.own_public,
     )
+    note.reply_envelope = None
+    if reply is not None:
+        note.reply_envelope = crypto.seal_envelope(
+            header=replace(header, kind="reply"),
+            body=reply.encode("utf-8"),
+            sender_keys=ring.keys,
+            recipient_public=writer_public,
+            sender_public=ring.own_public,
+        )
     note.answered_at = answered
     note.read_at = note.read_at or now
     db.session.commit()
@@ -289,6 +314,21 @@ def _check_text(text: str | None) -> str:
     return text
 
 
+def _check_reply(reply: str | None, *, choice: str) -> str | None:
+    reply = (reply or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not reply.strip():
+        return None
+    if choice != "talk":
+        raise InvalidInput("A written reply goes with “Let's talk about it”.", field="reply")
+    if len(reply) > REPLY_MAX:
+        raise InvalidInput(
+            f"Please keep the reply under {REPLY_MAX} characters; it has {len(reply):,}.",
+            field="reply",
+        )
+    _check_characters(reply, field="reply")
+    return reply
+
+
 def _check_title(title: str | None) -> str | None:
     title = " ".join((title or "").split())
     if not title:
@@ -393,6 +433,24 @@ def _open(note: Note, ring: keyring.Keyring, *, now: datetime, strict: bool = Tr
         answer = plain.decode("ascii", "replace")
         if answer not in ANSWERS:
             raise DecryptionFailed()
+    reply = None
+    if note.reply_envelope is not None:
+        plain = _open_envelope(
+            note.reply_envelope,
+            ring,
+            note=note,
+            kind="reply",
+            writer=recipient,
+            reader=sender,
+            at=note.answered_at,
+            sealed=False,
+            now=now,
+            strict=strict,
+        )
+        try:
+            reply = plain.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptionFailed() from None
     return Opened(
         note=note,
         sender=sender,
@@ -401,6 +459,7 @@ def _open(note: Note, ring: keyring.Keyring, *, now: datetime, strict: bool = Tr
         title=title,
         text=text,
         answer=answer,
+        reply=reply,
     )
 
 

@@ -47,11 +47,23 @@ def test_two_partners_register_pair_start_a_week_write_answer_and_unpair(
     sam.get_by_role("button", name="Accept and pair").click()
     _flash(sam, "You and Ada are now paired.")
 
-    # Ada starts a week and writes from today's prompt.
+    # Ada suggests a week; it waits for Sam, who says yes; then she writes from today's prompt.
+    ada.goto("/")
     ada.get_by_role("navigation", name="Main").get_by_role("link", name="Week").click()
     shots(ada, "06-week-start", full_page=True)
-    ada.get_by_role("button", name="Start the week").click()
-    _flash(ada, "Your week is set")
+    ada.get_by_role("button", name="Suggest this week to Sam").click()
+    _flash(ada, "It begins once your partner says yes")
+    ada.get_by_text("Waiting for Sam.").wait_for()
+    shots(ada, "06b-week-waiting", full_page=True)
+    sam.goto("/")
+    sam.get_by_role("link", name="Ada suggests a week together").click()
+    shots(sam, "06c-week-suggested", full_page=True)
+    sam.get_by_role("button", name="Begin the week together").click()
+    _flash(sam, "Your week is set")
+    ada.goto("/week/")
+    ada.get_by_text("Day 1 of 7.").wait_for()
+    # On day one, ending the week is a quiet link, not a main button.
+    assert "link" in ada.get_by_role("button", name="End the week early").get_attribute("class")
     shots(ada, "07-week-day-1", full_page=True)
     ada.goto("/")
     shots(ada, "08-home-with-prompt", full_page=True)
@@ -64,7 +76,7 @@ def test_two_partners_register_pair_start_a_week_write_answer_and_unpair(
 
     # Sam finds it, opens it (blurred until tapped) and answers gently.
     sam.goto("/")
-    sam.get_by_role("navigation", name="Main").get_by_role("link", name="Inbox").click()
+    sam.get_by_role("navigation", name="Main").get_by_role("link", name="Notes").click()
     shots(sam, "11-inbox")
     sam.get_by_role("link", name="From Ada").click()
     body = sam.locator(".note-body")

@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from wtforms.widgets import HiddenInput
 
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
-from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, TITLE_MAX
+from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, REPLY_MAX, TITLE_MAX
 
 _EMAIL_KW = {"autocomplete": "email", "inputmode": "email", "maxlength": EMAIL_MAX}
 
@@ -202,6 +202,12 @@ class ComposeForm(FlaskForm):
 class AnswerForm(FlaskForm):
     # Filled by the answer button pressed (name="choice"), so not a hidden field.
     choice = StringField()
+    reply = TextAreaField(
+        "A few words, if you like",
+        description=f"Sent with “Let's talk about it”. Up to {REPLY_MAX} characters, sealed "
+        "like a note.",
+        render_kw={"maxlength": REPLY_MAX, "rows": 3, "autocomplete": "off"},
+    )
 
 
 class DeletePastNotesForm(FlaskForm):

@@ -68,7 +68,7 @@
       button.type = "button";
       button.className = "unveil secondary small";
       button.setAttribute("aria-controls", note.id);
-      setButton(button, false);
+      setButton(button, note.classList.contains("shown"));
       var toggle = function () { setButton(button, note.classList.toggle("shown")); };
       button.addEventListener("click", toggle);
       note.addEventListener("click", function () {
