@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
 
 from wishnotes import crypto, keyring, outbox, pairing
-from wishnotes.errors import DecryptionFailed, InvalidInput, NoteNotFound, NotPaired
+from wishnotes.errors import DecryptionFailed, InvalidInput, KeyChanged, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
 
@@ -204,6 +204,51 @@ def sent(*, user: User, page: int = 1) -> list[Row]:
     return _page(query, page)
 
 
+def answers_of(*, user: User, user_key: bytes, note_ids: list[str], now: datetime) -> dict:
+    """Return {note id: answer code} for answered notes of the current pair among `note_ids`.
+
+    For lists that tell notes apart; a note whose answer cannot be opened is simply left out
+    (its own page says why).
+    """
+    if user.pair_id is None or not note_ids:
+        return {}
+    rows = db.session.scalars(
+        select(Note).where(
+            Note.id.in_(note_ids),
+            Note.pair_id == user.pair_id,
+            (Note.sender_id == user.id) | (Note.recipient_id == user.id),
+            Note.answer_envelope.is_not(None),
+        )
+    )
+    ring = keyring.unlock(user=user, user_key=user_key)
+    found = {}
+    for note in rows:
+        sender, recipient = _members(note)
+        try:
+            plain = _open_envelope(
+                note.answer_envelope,
+                ring,
+                note=note,
+                kind="answer",
+                writer=recipient,
+                reader=sender,
+                at=note.answered_at,
+                sealed=False,
+                now=now,
+                strict=True,
+            )
+        except (DecryptionFailed, KeyChanged):
+            continue
+        answer = plain.decode("ascii", "replace")
+        if answer in ANSWERS:
+            found[note.id] = answer
+    return found
+
+
+def _members(note: Note) -> tuple[User, User]:
+    return db.session.get(User, note.sender_id), db.session.get(User, note.recipient_id)
+
+
 def unread_count(*, user: User) -> int:
     """Return how many notes in the current pair the user has not opened yet."""
     if user.pair_id is None:
@@ -372,6 +417,7 @@ def _listing(other_id):
             Note.read_at,
             Note.sealed,
             Note.answered_at,
+            Note.prompt_key,
             User.display_name.label("name"),
         )
         .join(User, User.id == other_id)

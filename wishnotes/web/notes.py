@@ -120,6 +120,7 @@ def inbox():
         page=_page(),
         full=len(rows) == notes.PAGE_SIZE,
         ended=pairing.ended_pair(current_user),
+        **_list_labels(rows),
     )
 
 
@@ -128,8 +129,30 @@ def inbox():
 def sent():
     rows = notes.sent(user=current_user, page=_page())
     return render_template(
-        "notes/sent.html", notes=rows, page=_page(), full=len(rows) == notes.PAGE_SIZE
+        "notes/sent.html",
+        notes=rows,
+        page=_page(),
+        full=len(rows) == notes.PAGE_SIZE,
+        **_list_labels(rows),
     )
+
+
+def _list_labels(rows) -> dict:
+    """What tells listed notes apart without their words: prompt titles and the answers.
+
+    Answers are sealed, so they show only while the notes are unlocked.
+    """
+    answered = [row.id for row in rows if row.answered_at is not None]
+    try:
+        user_key = keys.user_key() if answered else None
+    except Locked:
+        user_key = None
+    answers = (
+        notes.answers_of(user=current_user, user_key=user_key, note_ids=answered, now=now())
+        if user_key
+        else {}
+    )
+    return {"answers": answers, "prompt_title": _prompt_title, "answer_choices": ANSWER_CHOICES}
 
 
 @bp.route("/new", methods=["GET", "POST"])
