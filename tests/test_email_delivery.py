@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from wishnotes import accounts, mail, notes, outbox, program, tasks
+from wishnotes import accounts, mail, notes, outbox, tasks
 from wishnotes.cli import main
 from wishnotes.extensions import db, huey
 from wishnotes.models import OutboxEmail, User

@@ -240,7 +240,12 @@ def test_a_reply_is_short_goes_with_talk_only_and_leaves_with_a_changed_answer(p
     for choice, reply in (("talk", "x" * (notes.REPLY_MAX + 1)), ("yes", "some words")):
         with pytest.raises(InvalidInput) as raised:
             notes.answer_note(
-                user=bo.user, user_key=bo.key, note_id=note.id, choice=choice, reply=reply, now=now()
+                user=bo.user,
+                user_key=bo.key,
+                note_id=note.id,
+                choice=choice,
+                reply=reply,
+                now=now(),
             )
         assert raised.value.field == "reply"
     notes.answer_note(

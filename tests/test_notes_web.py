@@ -207,7 +207,7 @@ def test_answers_have_equal_weight_mark_the_current_one_and_can_carry_a_reply(ap
     home = text(ada.get("/"))
     assert "Bo answered one of your notes" in home and not re.search(r"\d+ answer", home)
     seen = text(ada.get(f"/notes/{note.id}"))
-    assert "would like to talk about it" in seen and "Can we talk on Sunday, after the walk?" in seen
+    assert "would like to talk about it" in seen and words in seen
     assert "answered one of your notes" not in text(ada.get("/"))
 
 

@@ -3,18 +3,17 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from wishnotes import program, prompts
 from wishnotes.errors import (
     InvalidInput,
+    NothingToAccept,
     NotPaired,
     NoWeek,
-    NothingToAccept,
     WeekAlreadyPaused,
     WeekInProgress,
 )
-from sqlalchemy import select
-
 from wishnotes.extensions import db
 from wishnotes.models import Pair, User
 

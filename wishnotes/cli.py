@@ -58,7 +58,9 @@ def _create_app():
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="wishnotes", prog_name="wishnotes", message="%(prog)s %(version)s")
+@click.version_option(
+    package_name="wishnotes", prog_name="wishnotes", message="%(prog)s %(version)s"
+)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Wishnotes: a private messenger of wishes for two partners."""

@@ -45,7 +45,7 @@ def local_date(moment: datetime | None) -> str:
 
 @bp.app_template_filter("local_datetime")
 def local_datetime(moment: datetime | None) -> str:
-    """A day and time in the viewer's zone, with the zone named: "2 Mar 2026, 14:00, Berlin time"."""
+    """A day and time in the viewer's zone, zone named: "2 Mar 2026, 14:00, Berlin time"."""
     if moment is None:
         return ""
     local = _local(moment)

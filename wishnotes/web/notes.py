@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     g,
     make_response,
@@ -286,9 +285,7 @@ def answer(note_id: str):
         opened = notes.open_note(
             user=current_user, user_key=keys.user_key(), note_id=note_id, now=now()
         )
-        page = render_template(
-            "notes/note.html", opened=opened, form=form, shown=True, **_labels()
-        )
+        page = render_template("notes/note.html", opened=opened, form=form, shown=True, **_labels())
         return page, 422
     except Locked:
         # Back to the note after unlocking: the answer URL itself takes only POSTs.
