@@ -85,6 +85,9 @@ def test_no_page_needs_inline_script_or_style(app, client, paired):
         assert not inline.search(page), f"{path}: {inline.search(page)}"
 
 
+ZONE_MENU_ALLOWANCE = 12 * 1024
+
+
 def test_every_page_with_its_css_and_script_stays_under_40_kb(app, client, paired):
     worst = (0, "")
     for path in [*_signed_in_pages(app, paired), "/offline"]:
@@ -97,8 +100,10 @@ def test_every_page_with_its_css_and_script_stays_under_40_kb(app, client, paire
             body = client.get(asset.replace("&amp;", "&")).get_data()
             total_raw += len(body)
             total_gzip += len(gzip.compress(body))
-        # The budget is for gzip; uncompressed pages already fit it (see README, Choices).
-        assert total_raw <= PAGE_BUDGET, (path, total_raw)
+        # The budget is for gzip; uncompressed pages already fit it (see README, Choices), but
+        # for the one menu of every time zone (about 11 KB, 2 KB gzipped) on the email settings.
+        allowance = ZONE_MENU_ALLOWANCE if path == "/settings/emails" else 0
+        assert total_raw <= PAGE_BUDGET + allowance, (path, total_raw)
         worst = max(worst, (total_gzip, path))
     assert 0 < worst[0] <= PAGE_BUDGET
 

@@ -196,3 +196,36 @@ def test_pages_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [("Europe/Berlin", "Europe/Berlin"), ("Mars/Olympus", "UTC"), (None, "UTC")],
+)
+def test_sign_up_keeps_the_time_zone_the_browser_reported_and_never_needs_it(
+    app, client, sent, stored
+):
+    data = {"email": "tz@example.com", "display_name": "Tz", "password": PASSWORD}
+    if sent is not None:
+        data["browser_timezone"] = sent
+    page = client.get("/register").get_data(as_text=True)
+    assert 'name="browser_timezone" type="hidden"' in page
+    response = post_form(client, "/register", data)
+    assert response.status_code == 200 and "Your recovery kit" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(User).filter_by(email="tz@example.com").one().timezone == stored
+
+
+def test_times_show_in_the_viewers_zone_with_the_zone_named(app, client):
+    from datetime import UTC, datetime
+
+    register_user(app, "ada@example.com", "Ada")
+    with app.app_context():
+        db.session.query(User).filter_by(email="ada@example.com").one().timezone = "Asia/Tokyo"
+        db.session.commit()
+    app.config["NOW"] = datetime(2026, 3, 2, 20, 30, tzinfo=UTC)  # 05:30 the next day in Tokyo
+    login(client)
+    post_form(client, "/pair/invite", token_from="/pair/")
+    page = client.get("/pair/").get_data(as_text=True)
+    assert "5 Mar 2026, 05:30, Tokyo time" in page  # expires 48 hours later, in Tokyo
+    assert "UTC" not in page.split("<main", 1)[1]

@@ -232,7 +232,9 @@ def confirm_recovery_kit(
         matches = False
     if not matches:
         raise InvalidInput(
-            "That does not match the group on your kit. Please look again.", field="typed"
+            "Not quite: that is not the group with this number. Have another look and try "
+            "again; nothing is lost.",
+            field="typed",
         )
     kek = crypto.recovery_kek(recovery_key, user_id=user.id, pepper=pepper)
     try:

@@ -70,7 +70,10 @@ class InviteExpired(InviteInvalid):
 
 
 class InviteUsed(InviteInvalid):
-    message = "This invite link has already been used."
+    message = (
+        "This invite link has already been used: each link works once. If it was you, you are "
+        "paired already; sign in to see. If not, ask your partner for a new link."
+    )
 
 
 class InviteRevoked(InviteInvalid):
@@ -82,7 +85,10 @@ class SelfInvite(InviteInvalid):
 
 
 class InviterPaired(InviteInvalid):
-    message = "The person who sent this link is already paired."
+    message = (
+        "The person who sent this link is paired with someone else now, so it no longer works. "
+        "If you expected otherwise, talk to them directly."
+    )
 
 
 # --- crypto -------------------------------------------------------------------------------

@@ -69,6 +69,20 @@ def update_settings(*, user: User, settings: EmailSettings) -> None:
     db.session.commit()
 
 
+def adopt_timezone(*, user: User, name: str | None) -> bool:
+    """Take the zone a browser reported as the user's own, if it is a real zone; say whether.
+
+    Used at sign-up, where the zone comes from a script and is never required: anything that
+    is not a known zone is quietly ignored and the user keeps the default.
+    """
+    try:
+        user.timezone = timezones.check(name)
+    except InvalidInput:
+        return False
+    db.session.commit()
+    return True
+
+
 def wants(user: User, kind: str) -> bool:
     """Return whether the user still wants emails of an unsubscribable kind."""
     return bool(getattr(user, SWITCHES[kind]))

@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from wishnotes import accounts, keysessions
+from wishnotes import accounts, keysessions, preferences
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.extensions import limiter
@@ -59,6 +59,7 @@ def register():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
+            preferences.adopt_timezone(user=reg.user, name=form.browser_timezone.data)
             login_user(reg.user)
             cookie = keysessions.open_session(user=reg.user, user_key=reg.user_key, now=now())
             # Shown once, straight from this response: the recovery key is never stored.

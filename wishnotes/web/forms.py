@@ -46,6 +46,8 @@ class RegisterForm(FlaskForm):
         validators=[InputRequired("Please choose a password.")],
         render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
     )
+    # Filled by the script with this device's zone; empty without it (the zone stays UTC).
+    browser_timezone = HiddenField(validators=[Length(max=64)])
 
 
 class LoginForm(FlaskForm):
@@ -93,6 +95,11 @@ class RecoveryConfirmForm(FlaskForm):
             "maxlength": 9,
         },
     )
+
+
+class RecoveryDownloadForm(FlaskForm):
+    # The kit shown on the page, sent back to be saved as a file (never stored on the server).
+    kit = HiddenField(validators=[DataRequired()])
 
 
 class PasswordConfirmForm(FlaskForm):

@@ -40,6 +40,9 @@ def _start_form() -> StartWeekForm:
     if form.timezone.data and form.timezone.data not in zones:
         zones.append(form.timezone.data)  # the browser's zone, sent back after an error
     form.timezone.choices = [SelectChoice(name, name.replace("_", " ")) for name in zones]
+    # Someone who never chose a zone gets this device's as the default; others see it offered.
+    offer = "prefer" if current_user.timezone == timezones.DEFAULT else "offer"
+    form.timezone.render_kw = {"data-offer-browser-zone": offer}
     if not form.is_submitted():
         form.theme.data = program.suggested_theme(pair=current_user.pair).key
         form.timezone.data = current_user.timezone

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from wishnotes import accounts, crypto
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.web import keys
-from wishnotes.web.forms import ActionForm, PasswordConfirmForm, RecoveryConfirmForm
+from wishnotes.web.forms import (
+    ActionForm,
+    PasswordConfirmForm,
+    RecoveryConfirmForm,
+    RecoveryDownloadForm,
+)
 from wishnotes.web.navigation import form_error, render_form, safe_next
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery-kit")
@@ -29,7 +43,8 @@ def kit_context(
             next=next_url or "",
         )
     form.typed.label.text = f"To check you saved it, type group {form.index.data + 1}"
-    return {"groups": groups, "form": form}
+    download = RecoveryDownloadForm(kit=form.kit.data)
+    return {"groups": groups, "form": form, "download_form": download}
 
 
 # Pages a signed-in user may see before the recovery kit is confirmed.
@@ -96,6 +111,25 @@ def new():
         user=current_user, user_key=user_key, pepper=current_app.config["PEPPER_BYTES"]
     )
     return render_template("auth/recovery_kit.html", **kit_context(recovery_key))
+
+
+@bp.post("/download")
+@login_required
+def download():
+    """Hand back the kit shown on the page as a text file; it is stored nowhere on the server."""
+    form = RecoveryDownloadForm()
+    try:
+        recovery_key = crypto.parse_recovery_key(form.kit.data or "")
+    except ValueError:
+        recovery_key = None
+    if recovery_key is None or not form.validate_on_submit():
+        flash("This recovery kit is no longer valid. Please make a new one.")
+        return redirect(url_for("recovery.kit"))
+    text = render_template("auth/recovery_kit.txt", groups=crypto.recovery_key_groups(recovery_key))
+    response = make_response(text)
+    response.headers["Content-Type"] = "text/plain; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="recovery-kit.txt"'
+    return response
 
 
 @bp.post("/confirm")
