@@ -216,9 +216,9 @@ def test_weekly_email_describes_the_week_without_discretion_only_when_asked(app)
         )
         schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
         discreet, plain = weekly_rows(a)[0], weekly_rows(b)[0]
-        assert discreet.subject == "Your weekly reminder"
+        assert discreet.subject == "Your weekly summary"
         assert "Writing down a wish" not in discreet.text_body + discreet.html_body
-        assert plain.subject == "Your week of notes: Writing down a wish"
+        assert plain.subject == "This week's theme: Writing down a wish"
         assert "day 3" in plain.text_body
         assert "Ada" not in plain.subject + plain.text_body + plain.html_body  # no partner name
 

@@ -1,6 +1,5 @@
 """Email settings, and one-click unsubscribe (RFC 8058): no login, no CSRF, bound to its token."""
 
-import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -34,7 +33,7 @@ def settings_of(app, user_id):
 def test_one_click_post_unsubscribes_that_kind_without_login_or_csrf(app, client, ada):
     response = client.post(f"/unsubscribe/{token(ada, 'weekly')}", data=ONE_CLICK)
     assert response.status_code == 200
-    assert "no longer receive the weekly reminder" in response.get_data(as_text=True)
+    assert "no longer receive the weekly summary" in response.get_data(as_text=True)
     after = settings_of(app, ada)
     assert after.weekly_email is False
     assert after.note_notice is True  # only the kind the token names
@@ -56,7 +55,7 @@ def test_the_confirmation_page_changes_nothing_until_its_button_is_pressed(app, 
     page = client.get(f"/unsubscribe/{token(ada, 'daily')}")
     assert page.status_code == 200
     body = page.get_data(as_text=True)
-    assert "the daily reminder" in body and 'value="One-Click"' in body
+    assert "the daily summary" in body and 'value="One-Click"' in body
     with app.app_context():
         db.session.get(User, ada).daily_email = True
         db.session.commit()

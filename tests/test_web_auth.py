@@ -37,7 +37,10 @@ def test_registration_shows_the_recovery_kit_then_requires_confirmation(client, 
         token_from="/recovery-kit/",
     )
     assert wrong.status_code == 422
-    assert "does not match" in wrong.get_data(as_text=True)
+    wrong_page = wrong.get_data(as_text=True)
+    assert "Not quite" in wrong_page and "nothing is lost" in wrong_page
+    assert 'class="calm"' in wrong_page  # said calmly, not in alarm red
+    assert 'class="mainnav"' not in wrong_page  # no menu: it would only lead back here
     right = post_form(
         client,
         "/recovery-kit/confirm",
@@ -48,6 +51,26 @@ def test_registration_shows_the_recovery_kit_then_requires_confirmation(client, 
     assert client.get("/").status_code == 200
     with app.app_context():
         assert db.session.query(User).one().recovery_confirmed_at is not None
+
+
+def test_the_kit_downloads_as_a_text_file_and_offers_printing(client, app):
+    page = _register_via_form(client).get_data(as_text=True)
+    groups, _, kit = _kit(page)
+    assert "Download as a text file" in page and "data-print" in page
+    response = post_form(
+        client, "/recovery-kit/download", {"kit": kit}, token_from="/recovery-kit/"
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="recovery-kit.txt"'
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_data(as_text=True)
+    assert all(f"{n}. {group}" in body for n, group in enumerate(groups, 1))
+    forged = post_form(
+        client, "/recovery-kit/download", {"kit": "nonsense"}, token_from="/recovery-kit/"
+    )
+    assert forged.status_code == 302
+    assert client.post("/recovery-kit/download", data={"kit": kit}).status_code == 400  # CSRF
 
 
 def test_an_older_kit_cannot_be_confirmed_after_a_new_one_was_made(client, app):

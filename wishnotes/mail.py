@@ -46,14 +46,17 @@ _UTF8_QP.body_encoding = QP
 _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
 
 # Subjects: discreet ones name nothing about what the app is for, nor anyone's name.
+# They read like any calm app's mail: what happened, in plain words, no mystery and no urgency.
 SUBJECTS: dict[str, tuple[str, str]] = {
     # kind: (discreet, plain); the plain one may use {theme} / {prompt}.
-    "weekly": ("Your weekly reminder", "Your week of notes: {theme}"),
-    "weekly_idle": ("Your weekly reminder", "Your weekly notes reminder"),
-    "daily": ("Today's reminder", "Today's prompt: {prompt}"),
-    "note_notice": ("Something is waiting for you", "A note is waiting for you"),
-    "password_reset": ("Your sign-in link", "Your sign-in link"),
+    "weekly": ("Your weekly summary", "This week's theme: {theme}"),
+    "weekly_idle": ("Your weekly summary", "A new week of notes, whenever you like"),
+    "daily": ("Your daily summary", "Today's prompt: {prompt}"),
+    "note_notice": ("You have a new note", "Your partner wrote you a note"),
+    "password_reset": ("Reset your password", "Reset your password"),
 }
+# The button colour of every email: the app's own accent, so mail and app look alike.
+BUTTON_COLOUR = "#7b3f61"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def link(path: str) -> str:
 def render(template: str, *, subject: str, **context: Any) -> Rendered:
     """Render email/<template>.txt and .html with the same context."""
     env = current_app.jinja_env
-    context = {"base_url": base_url(), "subject": subject, **context}
+    context = {"base_url": base_url(), "subject": subject, "button": BUTTON_COLOUR, **context}
     return Rendered(
         subject=subject,
         text=env.get_template(f"email/{template}.txt").render(context),

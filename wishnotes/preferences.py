@@ -22,9 +22,9 @@ from wishnotes.models import User
 WEEKLY, DAILY, NOTE_NOTICE = "weekly", "daily", "note_notice"
 SWITCHES = {WEEKLY: "weekly_email", DAILY: "daily_email", NOTE_NOTICE: "note_notice"}
 KIND_NAMES = {
-    WEEKLY: "the weekly reminder",
-    DAILY: "the daily reminder",
-    NOTE_NOTICE: "the notice that something is waiting",
+    WEEKLY: "the weekly summary",
+    DAILY: "the daily summary",
+    NOTE_NOTICE: "the emails about new notes",
 }
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TOKEN_SALT = "wishnotes.unsubscribe"  # noqa: S105 - a namespace, not a secret

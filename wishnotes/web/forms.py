@@ -307,7 +307,7 @@ class StartWeekForm(FlaskForm):
 
 class EmailSettingsForm(FlaskForm):
     timezone = SelectField("Your time zone", validate_choice=False)
-    weekly_email = BooleanField("Send me a weekly reminder")
+    weekly_email = BooleanField("Send me a weekly summary")
     weekly_weekday = SelectField(
         "On", choices=_WEEKDAYS, coerce=_int_or_none, validate_choice=False
     )
@@ -315,7 +315,7 @@ class EmailSettingsForm(FlaskForm):
     daily_email = BooleanField("During a week, send me each day's prompt")
     daily_hour = SelectField("At", choices=_HOURS, coerce=_int_or_none, validate_choice=False)
     note_notice = BooleanField(
-        "Tell me when something is waiting for me",
+        "Email me when I have a new note",
         description="At most once every six hours, and never for a note you already opened.",
     )
     discreet_subjects = BooleanField(
