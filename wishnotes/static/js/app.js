@@ -212,6 +212,8 @@
         option.textContent = zone.replace(/_/g, " ");
         select.insertBefore(option, select.firstChild);
       }
+      // An option without a value attribute submits its text: pin the value before relabelling.
+      option.value = zone;
       option.textContent = zone.replace(/_/g, " ") + " (this device)";
       if (select.getAttribute("data-offer-browser-zone") === "prefer") select.value = zone;
     });
