@@ -83,9 +83,12 @@ def test_two_partners_register_pair_start_a_week_write_answer_and_unpair(
     # She makes an invite link; Sam opens it signed out, registers and comes back to accept.
     link = make_invite(ada)
     ada.get_by_role("button", name="Copy").wait_for()  # one tap to copy, where scripts run
-    assert ada.get_by_role("navigation", name="Main").get_by_role(
-        "link", name="Partner"
-    ).get_attribute("aria-current") == "page"
+    assert (
+        ada.get_by_role("navigation", name="Main")
+        .get_by_role("link", name="Partner")
+        .get_attribute("aria-current")
+        == "page"
+    )
     shots(ada, "04-invite-link")
     sam.goto(link)
     sam.get_by_text("Ada invites you").wait_for()

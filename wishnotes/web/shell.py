@@ -22,7 +22,8 @@ bp = Blueprint("shell", __name__)
 # marks it as the current page: endpoints, or "blueprint.*" for a whole blueprint). An exact
 # endpoint wins over a blueprint match, so the compose page is "Write", not "Notes". Pages that
 # are no tab's (recovery kit, joining, ending a pair, help) mark none. Entries whose blueprint
-# is not registered are left out; a sixth tab still fits at 320 px.
+# is not registered are left out. Tabs share the row equally: a sixth (e.g. "Together" for the
+# practices) fits at 320 px once labels stay short ("More" instead of "Settings").
 PAIRED, UNPAIRED, EVERYONE = "paired", "unpaired", "everyone"
 NAV: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("main.home", "Home", "home", EVERYONE, ()),
