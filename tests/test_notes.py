@@ -142,7 +142,16 @@ def test_inbox_and_sent_list_newest_first_with_metadata_only(people, app_ctx):
     )
     rows = notes.inbox(user=bo.user)
     assert [row.id for row in rows] == [second.id, first.id]
-    assert set(rows[0]._fields) == {"id", "created_at", "read_at", "sealed", "answered_at", "name"}
+    # The prompt key names a shipped prompt, never the writer's words.
+    assert set(rows[0]._fields) == {
+        "id",
+        "created_at",
+        "read_at",
+        "sealed",
+        "answered_at",
+        "prompt_key",
+        "name",
+    }
     assert rows[0].name == "Ada"
     assert [row.id for row in notes.sent(user=ada.user)] == [second.id, first.id]
     assert notes.inbox(user=ada.user) == [] and notes.sent(user=bo.user) == []
