@@ -238,6 +238,9 @@ def test_partners_agree_to_a_week_pause_and_resume_it_through_the_pages(app, cli
     assert "Resume the week" in page  # either partner can resume
     post_form(other, "/week/resume", token_from="/week/")
     assert "Day 1 of 7" in client.get("/week/").get_data(as_text=True)
+    # At the end of a week, help beyond the app is one tap away.
+    post_form(other, "/week/finish", token_from="/week/")
+    assert 'href="/support"' in client.get("/week/").get_data(as_text=True)
 
 
 def test_a_malformed_start_form_is_answered_with_422_and_starts_nothing(app, client, couple):
