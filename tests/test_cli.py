@@ -76,7 +76,7 @@ def test_help_does_not_import_the_heavy_parts(tmp_path):
         "import sys\n"
         "from wishnotes.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('sqlalchemy', 'cryptography', 'waitress', 'playwright',"
+        "heavy = [m for m in ('flask', 'sqlalchemy', 'cryptography', 'waitress', 'playwright',"
         " 'flask_limiter', 'huey') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )

@@ -9,9 +9,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported when an app is made, so `wishnotes --help` stays instant
+    from flask import Flask
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -36,6 +37,8 @@ app_config = _load_config_module()
 
 def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
     """Build the app from WISHNOTES_* variables, then `config`, then keyword overrides."""
+    from flask import Flask
+
     settings = _settings(config, overrides)
     app = Flask(
         __name__,
