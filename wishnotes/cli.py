@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("wishnotes.commands:worker", "Run the background jobs until Ctrl-C."),
     "db": ("flask_migrate.cli:db", "Apply or inspect the database migrations."),
     "emails": ("wishnotes.commands:emails", "Email jobs for operators and cron."),
+    "housekeeping": (
+        "wishnotes.commands:housekeeping_command",
+        "Delete expired sessions, logins, invites and reset links once.",
+    ),
     "demo": ("wishnotes.demo:demo", "Create a demo pair to try the app alone (development)."),
     "bench": ("wishnotes.bench_cli:bench", "Measure throughput on this machine."),
     "routes": ("flask.cli:routes_command", "List the app's routes."),

@@ -26,6 +26,7 @@ from wishnotes.web.forms import (
     RecoveryConfirmForm,
     RecoveryDownloadForm,
 )
+from wishnotes.web.limits import password_checks, signed_in_email
 from wishnotes.web.navigation import form_error, render_form, safe_next
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery-kit")
@@ -88,6 +89,7 @@ def kit():
 
 @bp.post("/new")
 @login_required
+@password_checks(signed_in_email, exempt_when=lambda: current_user.recovery_confirmed_at is None)
 def new():
     confirmed = current_user.recovery_confirmed_at is not None
     form = _start_form()
