@@ -82,6 +82,8 @@ class BaseConfig:
     SMTP_PASSWORD: str | None = None
     SMTP_SECURITY = "none"  # none | starttls | tls
     SMTP_TIMEOUT = 10.0
+    # A folder (relative to the instance) to write emails into instead of sending them.
+    MAIL_FOLDER: str | None = None
 
     # Background jobs and the email outbox (wishnotes.tasks, wishnotes.outbox, wishnotes.schedule).
     HUEY_NAME = "wishnotes"
@@ -111,6 +113,7 @@ class DevelopmentConfig(BaseConfig):
 
     ENV = "development"
     SMTP_PORT = 8025
+    MAIL_FOLDER = "mail"  # readable on the first run; set WISHNOTES_SMTP_HOST to send instead
     BASE_URL = "http://127.0.0.1:5000"  # http is allowed outside production only
 
 
@@ -173,6 +176,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "SMTP_PASSWORD": ("SMTP_PASSWORD", str),
     "SMTP_SECURITY": ("SMTP_SECURITY", str),
     "SMTP_TIMEOUT": ("SMTP_TIMEOUT", float),
+    "MAIL_FOLDER": ("MAIL_FOLDER", str),
     "HUEY_WORKERS": ("HUEY_WORKERS", int),
     "EMAIL_MAX_ATTEMPTS": ("EMAIL_MAX_ATTEMPTS", int),
     "SCHEDULE_BATCH_SIZE": ("SCHEDULE_BATCH_SIZE", int),
@@ -212,6 +216,8 @@ def load(environ: Mapping[str, str] | None = None, env: str | None = None) -> di
             settings[key] = parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{PREFIX}{suffix}: {exc}") from None
+    if environ.get(PREFIX + "SMTP_HOST") and not environ.get(PREFIX + "MAIL_FOLDER"):
+        settings["MAIL_FOLDER"] = None  # an SMTP server was named: send to it
     # None lets Flask pick its usual instance folder (next to the package, or under sys.prefix).
     instance = environ.get(PREFIX + "INSTANCE_PATH")
     settings["INSTANCE_PATH"] = str(Path(instance).resolve()) if instance else None

@@ -165,3 +165,12 @@ def pair_users(app, first_id: int, second_id: int) -> int:
         second_key = accounts.authenticate(email=second.email, password=PASSWORD, kdf=kdf).user_key
         token = pairing.create_invite(user=first, user_key=first_key, now=now())
         return pairing.accept_invite(user=second, token=token, now=now(), user_key=second_key).id
+
+
+def start_agreed_week(*, user, now, **kwargs):
+    """Propose a week as `user` and have the partner accept it at the same moment."""
+    from wishnotes import program
+
+    week = program.start_week(user=user, now=now, **kwargs)
+    program.accept_week(user=pairing.partner_of(user), now=now)
+    return week

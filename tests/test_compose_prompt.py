@@ -7,7 +7,7 @@ from wishnotes import program
 from wishnotes.extensions import db
 from wishnotes.models import Note, User
 
-from .conftest import login, now, pair_users, post_form, register_user
+from .conftest import login, now, pair_users, post_form, register_user, start_agreed_week
 
 
 def _paired_with_week(app):
@@ -16,7 +16,7 @@ def _paired_with_week(app):
     pair_users(app, ada_id, bo_id)
     with app.app_context():
         ada = db.session.get(User, ada_id)
-        program.start_week(
+        start_agreed_week(
             user=ada, theme_key="wishes", start_date=now().date(), timezone="UTC", now=now()
         )
     client = app.test_client()

@@ -24,12 +24,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from wishnotes import accounts, mail, notes, outbox, program, tasks
+from wishnotes import accounts, mail, notes, outbox, tasks
 from wishnotes.cli import main
 from wishnotes.extensions import db, huey
 from wishnotes.models import OutboxEmail, User
 
-from .conftest import PASSWORD, make_app, reset_database
+from .conftest import PASSWORD, make_app, reset_database, start_agreed_week
 from .processes import children_of, running
 from .smtp import SmtpServer, free_port
 from .test_schedule import make_pair, set_emails
@@ -115,7 +115,7 @@ def queue_many(app, count, now=T0) -> None:
                 kind=outbox.WEEKLY,
                 period=f"p{index}",
                 to_address=user.email,
-                rendered=mail.Rendered("Your weekly reminder", f"text {index}", "<p>html</p>"),
+                rendered=mail.Rendered("Your weekly summary", f"text {index}", "<p>html</p>"),
                 unsubscribe_url=outbox.unsubscribe_url(user_id=user.id, kind=outbox.WEEKLY),
                 send_after=now,
             )
@@ -281,7 +281,7 @@ def _all_kinds(app, partner_name="Rosalind"):
         db.session.get(User, b).display_name = partner_name
         db.session.commit()
         ada = db.session.get(User, a)
-        program.start_week(
+        start_agreed_week(
             user=ada, theme_key="closeness", start_date=date(2026, 2, 26), timezone="UTC", now=T0
         )
         partner = db.session.get(User, b)
@@ -303,11 +303,12 @@ def test_discreet_emails_contain_no_sensitive_word_nor_the_partners_name(mail_ap
     scheduler_pass(mail_app, T0 + timedelta(days=1))  # Monday: the daily prompt
     received = [m for m in smtp_server.messages if m["To"] == "ada@example.com"]
     subjects = sorted(message["Subject"] for message in received)
+    # Ordinary subjects, as any calm app sends them: no mystery ("something is waiting").
     assert subjects == [
-        "Something is waiting for you",
-        "Today's reminder",
-        "Your sign-in link",
-        "Your weekly reminder",
+        "Reset your password",
+        "You have a new note",
+        "Your daily summary",
+        "Your weekly summary",
     ]
     for message in received:
         text = _received_text(message)
@@ -321,10 +322,32 @@ def test_plain_emails_may_name_the_theme_but_never_the_partner(mail_app, smtp_se
         set_emails(db.session.get(User, a), discreet_subjects=False)
     scheduler_pass(mail_app, T0)
     received = [m for m in smtp_server.messages if m["To"] == "ada@example.com"]
-    weekly = next(m for m in received if m["Subject"].startswith("Your week of notes"))
+    weekly = next(m for m in received if m["Subject"].startswith("This week's theme"))
     assert "Closeness" in weekly["Subject"]
     for message in received:
         assert "rosalind" not in _received_text(message)
+
+
+def test_every_email_says_plainly_what_it_is_and_its_button_has_the_apps_colour(
+    mail_app, smtp_server
+):
+    from wishnotes.mail import BUTTON_COLOUR
+
+    _all_kinds(mail_app)
+    scheduler_pass(mail_app, T0)
+    received = [m for m in smtp_server.messages if m["To"] == "ada@example.com"]
+    assert len(received) >= 3
+    css = mail_app.static_folder + "/css/app.css"
+    with open(css, encoding="utf-8") as file:
+        assert f"--accent: {BUTTON_COLOUR};" in file.read()
+    for message in received:
+        html = message.get_body(("html",)).get_content()
+        text = message.get_body(("plain",)).get_content()
+        assert f"background:{BUTTON_COLOUR}" in html
+        # No circular "open it to see what it is": each says what happened and what to do.
+        for vague in ("Something is waiting", "is here. Open it"):
+            assert vague not in text and vague not in html
+        assert "Open the app" in text or "reset your password" in text.lower()
 
 
 def test_reminders_carry_date_message_id_text_part_and_one_click_unsubscribe(mail_app, smtp_server):
@@ -335,7 +358,7 @@ def test_reminders_carry_date_message_id_text_part_and_one_click_unsubscribe(mai
         assert message["Date"] and message["Message-ID"].endswith("@example.org>")
         assert message.get_content_type() == "multipart/alternative"
         assert message.get_body(("plain",)) is not None and message.get_body(("html",))
-        if subject == "Your sign-in link":
+        if subject == "Reset your password":
             assert message["List-Unsubscribe"] is None  # transactional: nothing to leave
             continue
         assert message["List-Unsubscribe"].startswith("<https://example.org/unsubscribe/")

@@ -140,7 +140,16 @@ def test_inbox_and_sent_list_newest_first_with_metadata_only(people, app_ctx):
     )
     rows = notes.inbox(user=bo.user)
     assert [row.id for row in rows] == [second.id, first.id]
-    assert set(rows[0]._fields) == {"id", "created_at", "read_at", "sealed", "answered_at", "name"}
+    # The prompt key names a shipped prompt, never the writer's words.
+    assert set(rows[0]._fields) == {
+        "id",
+        "created_at",
+        "read_at",
+        "sealed",
+        "answered_at",
+        "prompt_key",
+        "name",
+    }
     assert rows[0].name == "Ada"
     assert [row.id for row in notes.sent(user=ada.user)] == [second.id, first.id]
     assert notes.inbox(user=ada.user) == [] and notes.sent(user=bo.user) == []
@@ -226,6 +235,65 @@ def test_reader_answers_both_see_it_and_can_change_it(people):
     assert (header.kind, header.sender_id, header.recipient_id) == ("answer", bo.id, ada.id)
     notes.answer_note(user=bo.user, user_key=bo.key, note_id=note.id, choice="yes", now=now())
     assert read(ada, note).answer == "yes"
+
+
+def test_talk_can_carry_a_short_reply_sealed_and_signed_like_a_note(people):
+    ada, bo, cy = people["ada"], people["bo"], people["cy"]
+    note = write(ada)
+    words = "Yes, but after the holidays — can we talk on Sunday?"
+    notes.answer_note(
+        user=bo.user, user_key=bo.key, note_id=note.id, choice="talk", reply=words, now=now()
+    )
+    stored = db.session.get(Note, note.id)
+    assert words.encode() not in stored.reply_envelope
+    header = crypto.envelope_header(stored.reply_envelope)
+    assert (header.kind, header.sender_id, header.recipient_id) == ("reply", bo.id, ada.id)
+    assert read(ada, note).reply == words and read(bo, note).reply == words
+    with pytest.raises(NoteNotFound):
+        read(cy, note)
+    # A forged reply (moved from another note) is refused like any tampered envelope.
+    other = write(ada)
+    notes.answer_note(
+        user=bo.user, user_key=bo.key, note_id=other.id, choice="talk", reply="x", now=now()
+    )
+    stored.reply_envelope = db.session.get(Note, other.id).reply_envelope
+    db.session.commit()
+    with pytest.raises(DecryptionFailed):
+        read(ada, note)
+
+
+def test_a_reply_is_short_goes_with_talk_only_and_leaves_with_a_changed_answer(people):
+    ada, bo = people["ada"], people["bo"]
+    note = write(ada)
+    for choice, reply in (("talk", "x" * (notes.REPLY_MAX + 1)), ("yes", "some words")):
+        with pytest.raises(InvalidInput) as raised:
+            notes.answer_note(
+                user=bo.user,
+                user_key=bo.key,
+                note_id=note.id,
+                choice=choice,
+                reply=reply,
+                now=now(),
+            )
+        assert raised.value.field == "reply"
+    notes.answer_note(
+        user=bo.user, user_key=bo.key, note_id=note.id, choice="talk", reply="Soon?", now=now()
+    )
+    notes.answer_note(user=bo.user, user_key=bo.key, note_id=note.id, choice="yes", now=now())
+    assert read(ada, note).reply is None and db.session.get(Note, note.id).reply_envelope is None
+
+
+def test_the_writer_learns_of_a_new_answer_once_and_without_counts(people):
+    ada, bo = people["ada"], people["bo"]
+    note = write(ada)
+    assert not notes.answer_waiting(user=ada.user)
+    notes.answer_note(user=bo.user, user_key=bo.key, note_id=note.id, choice="later", now=now())
+    assert notes.answer_waiting(user=ada.user) and not notes.answer_waiting(user=bo.user)
+    read(ada, note)
+    assert not notes.answer_waiting(user=ada.user)
+    later = now() + timedelta(minutes=5)
+    notes.answer_note(user=bo.user, user_key=bo.key, note_id=note.id, choice="yes", now=later)
+    assert notes.answer_waiting(user=ada.user)  # a changed answer is news again
 
 
 def test_answering_a_sealed_note_reaches_its_writer(people):

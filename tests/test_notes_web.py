@@ -179,7 +179,64 @@ def test_answers_read_gently_to_the_writer_and_can_change(app, couple):
     assert "answered: Yes, let&#39;s" in text(ada.get(f"/notes/{note.id}"))
     bad = post_form(bo, answer_url, {"choice": "never"}, token_from=f"/notes/{note.id}")
     assert bad.status_code == 422 and "choose one of the answers" in text(bad)
-    assert "Answered" in text(ada.get("/notes/sent"))
+    assert "Answer: Yes, let&#39;s" in text(ada.get("/notes/sent"))  # which answer came
+    assert "You answered: Yes, let&#39;s" in text(bo.get("/notes/"))
+
+
+def test_answers_have_equal_weight_mark_the_current_one_and_can_carry_a_reply(app, couple):
+    ada, bo = couple
+    send(ada)
+    note = only_note(app)
+    page = text(bo.get(f"/notes/{note.id}"))
+    buttons = re.findall(r'<button type="submit" name="choice" value="(\w+)" class="(\w+)"', page)
+    assert buttons[:3] == [("yes", "secondary"), ("later", "secondary"), ("talk", "secondary")]
+    assert page.count('aria-pressed="false"') == 3
+    answer_url = f"/notes/{note.id}/answer"
+    too_long = "w" * 501
+    refused = post_form(
+        bo, answer_url, {"choice": "talk", "reply": too_long}, token_from=f"/notes/{note.id}"
+    )
+    assert refused.status_code == 422 and too_long in text(refused)  # the words come back
+    assert "under 500 characters" in text(refused)
+    assert "answered one of your notes" not in text(ada.get("/"))
+    words = "Can we talk on Sunday, after the walk?"
+    post_form(bo, answer_url, {"choice": "talk", "reply": words}, token_from=f"/notes/{note.id}")
+    page = text(bo.get(f"/notes/{note.id}"))
+    assert re.search(r'value="talk" class="secondary" aria-pressed="true"', page)
+    assert page.count('aria-pressed="true"') == 1
+    home = text(ada.get("/"))
+    assert "Bo answered one of your notes" in home and not re.search(r"\d+ answer", home)
+    seen = text(ada.get(f"/notes/{note.id}"))
+    assert "would like to talk about it" in seen and words in seen
+    assert "answered one of your notes" not in text(ada.get("/"))
+
+
+def test_lists_tell_notes_apart_by_prompt_seal_and_answer_without_their_words(app, couple):
+    ada, bo = couple
+    page = ada.get("/notes/new?prompt=wishes-1")
+    post_form(
+        ada,
+        "/notes/new",
+        {"body": "The canary words of a prompt note", "prompt_key": "wishes-1"},
+        token_from="/notes/new?prompt=wishes-1",
+    )
+    assert page.status_code == 200
+    post_form(ada, "/notes/new", {"body": "A sealed canary", "sealed": "y"})
+    prompt_note = next(row for row in _notes_newest_first(app) if row.prompt_key)
+    answer_url = f"/notes/{prompt_note.id}/answer"
+    post_form(bo, answer_url, {"choice": "later"}, token_from=f"/notes/{prompt_note.id}")
+    inbox = text(bo.get("/notes/"))
+    assert "One small wish" in inbox and "Sealed" in inbox
+    assert "You answered: Maybe later" in inbox
+    sent = text(ada.get("/notes/sent"))
+    assert "Answer: Maybe later" in sent and "One small wish" in sent
+    for page in (inbox, sent):
+        assert "canary" not in page
+
+
+def _notes_newest_first(app):
+    with app.app_context():
+        return list(db.session.scalars(select(Note).order_by(Note.created_at.desc(), Note.id)))
 
 
 def test_writer_deletes_a_note_after_confirming_and_it_is_gone_for_both(app, couple):

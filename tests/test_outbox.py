@@ -56,7 +56,7 @@ def queue(user, period="p1", kind="weekly", now=T0, send_after=None) -> int:
         kind=kind,
         period=period,
         to_address=user.email,
-        rendered=mail.Rendered(subject="Your weekly reminder", text="Hello", html="<p>Hello</p>"),
+        rendered=mail.Rendered(subject="Your weekly summary", text="Hello", html="<p>Hello</p>"),
         unsubscribe_url=None if kind == outbox.PASSWORD_RESET else "https://x.test/u/1",
         send_after=send_after or now,
     )
@@ -226,7 +226,7 @@ def test_password_reset_bodies_are_emptied_once_sent_or_given_up(app_ctx, ada):
     db.session.commit()
     row = rows()[0]
     assert link in row.text_body and link in row.html_body
-    assert row.unsubscribe_url is None and row.subject == "Your sign-in link"
+    assert row.unsubscribe_url is None and row.subject == "Reset your password"
     transport = ScriptedTransport()
     deliver(transport)
     assert link in plain_text(transport.sent[0])
@@ -298,7 +298,7 @@ def test_notices_come_at_most_once_per_six_hours_and_after_a_short_delay(app, co
         assert len(_notices()) == 1
         notice = _notices()[0]
         assert notice.next_attempt_at == T0 + timedelta(minutes=10)
-        assert notice.subject == "Something is waiting for you"
+        assert notice.subject == "You have a new note"
         assert "canary" not in notice.text_body + notice.html_body
         _write(app, T0 + timedelta(hours=6))
         assert len(_notices()) == 2

@@ -171,7 +171,11 @@ def test_partner_joins_through_the_link_after_registering(app):
     # Replaying the link now fails clearly.
     replay = app.test_client().get(path)
     assert replay.status_code == 404
-    assert "already been used" in replay.get_data(as_text=True)
+    replayed = replay.get_data(as_text=True)
+    assert "already been used" in replayed
+    # It says what to do next, not only that the link failed.
+    assert "ask your partner for a new link" in replayed and "Make a new link" in replayed
+    assert 'href="/login"' in replayed
 
 
 def test_own_link_and_already_paired_get_clear_messages(app):
@@ -189,6 +193,19 @@ def test_own_link_and_already_paired_get_clear_messages(app):
     login(bo, email="bo@example.com")
     paired = bo.get(path)
     assert paired.status_code == 409 and "already paired" in paired.get_data(as_text=True)
+
+
+def test_the_partner_left_behind_learns_kindly_that_the_pair_ended(app):
+    ada_id, _ = register_user(app, "ada@example.com", "Ada")
+    bo_id, _ = register_user(app, "bo@example.com", "Bo")
+    pair_users(app, ada_id, bo_id)
+    with app.app_context():
+        pairing.unpair(user=db.session.get(User, bo_id), now=now())
+    ada = app.test_client()
+    login(ada)
+    home = ada.get("/").get_data(as_text=True)
+    assert "you and Bo no longer write to each other here" in home
+    assert "it is all right to take your time" in home and "/support" in home
 
 
 def test_accepting_needs_csrf(app):

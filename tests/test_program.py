@@ -3,13 +3,14 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from wishnotes import program, prompts
 from wishnotes.errors import (
     InvalidInput,
+    NothingToAccept,
     NotPaired,
     NoWeek,
-    PausedByPartner,
     WeekAlreadyPaused,
     WeekInProgress,
 )
@@ -34,9 +35,15 @@ def _users(ada_id, bo_id):
 
 
 def _start(user, *, start=date(2026, 3, 2), zone="Europe/Berlin", theme="wishes", now=None):
-    return program.start_week(
+    """Propose a week as `user`; the partner accepts it at once."""
+    week = program.start_week(
         user=user, theme_key=theme, start_date=start, timezone=zone, now=now or MONDAY_NOON
     )
+    partner = db.session.scalar(
+        select(User).where(User.pair_id == user.pair_id, User.id != user.id)
+    )
+    program.accept_week(user=partner, now=now or MONDAY_NOON)
+    return week
 
 
 def test_the_day_follows_the_calendar_of_the_weeks_time_zone(app_ctx, couple):
@@ -79,19 +86,48 @@ def test_a_pause_freezes_the_day_and_resuming_goes_on_where_it_stopped(app_ctx, 
     assert resumed.week.start_date == date(2026, 3, 6)
 
 
-def test_only_the_partner_who_paused_can_resume_and_the_other_sees_only_paused(app_ctx, couple):
+def test_either_partner_can_resume_a_week_the_other_paused(app_ctx, couple):
     ada, bo = _users(*couple)
     _start(ada, zone="UTC")
     program.pause_week(user=bo, now=MONDAY_NOON)
     with pytest.raises(WeekAlreadyPaused):
         program.pause_week(user=ada, now=MONDAY_NOON)
-    with pytest.raises(PausedByPartner):
-        program.resume_week(user=ada, now=MONDAY_NOON)
-    with pytest.raises(PausedByPartner):
-        program.finish_week(user=ada, now=MONDAY_NOON)
     current = program.status(pair=db.session.get(Pair, ada.pair_id), now=MONDAY_NOON)
     assert not current.paused_by(ada) and current.paused_by(bo)
-    program.resume_week(user=bo, now=MONDAY_NOON)
+    program.resume_week(user=ada, now=MONDAY_NOON)
+    assert program.status(pair=ada.pair, now=MONDAY_NOON).state == program.ACTIVE
+    program.pause_week(user=ada, now=MONDAY_NOON)
+    program.finish_week(user=bo, now=MONDAY_NOON)
+    assert program.current_week(pair=ada.pair) is None
+
+
+def test_a_proposed_week_waits_for_the_partner_who_accepts_it(app_ctx, couple):
+    ada, bo = _users(*couple)
+    week = program.start_week(
+        user=ada, theme_key="wishes", start_date=date(2026, 3, 2), timezone="UTC", now=MONDAY_NOON
+    )
+    waiting = program.status_of(week, now=MONDAY_NOON)
+    assert (waiting.state, waiting.prompt) == (program.WAITING, None)
+    assert waiting.waits_for(bo) and not waiting.waits_for(ada)
+    with pytest.raises(NothingToAccept):
+        program.accept_week(user=ada, now=MONDAY_NOON)
+    # Sam takes two days to say yes: day 1 is the day both agreed, not a day already gone.
+    two_days_later = MONDAY_NOON + timedelta(days=2)
+    program.accept_week(user=bo, now=two_days_later)
+    running = program.status_of(week, now=two_days_later)
+    assert (running.state, running.day, running.prompt.key) == (program.ACTIVE, 1, "wishes-1")
+    with pytest.raises(NothingToAccept):
+        program.accept_week(user=bo, now=two_days_later)
+
+
+def test_a_proposal_can_be_withdrawn_or_declined_and_leaves_no_past_week(app_ctx, couple):
+    ada, bo = _users(*couple)
+    program.start_week(
+        user=ada, theme_key="wishes", start_date=date(2026, 3, 2), timezone="UTC", now=MONDAY_NOON
+    )
+    program.finish_week(user=bo, now=MONDAY_NOON)
+    assert program.current_week(pair=ada.pair) is None
+    assert program.past_weeks(pair=ada.pair) == []
 
 
 def test_a_running_week_blocks_a_new_one_and_a_complete_week_gives_way_to_the_next_theme(
@@ -170,11 +206,11 @@ def test_find_starter_accepts_only_real_starters(key, index, found):
 # --- pages -----------------------------------------------------------------------------------
 
 
-def test_partners_start_pause_and_resume_a_week_through_the_pages(app, client, couple):
+def test_partners_agree_to_a_week_pause_and_resume_it_through_the_pages(app, client, couple):
     app.config["NOW"] = MONDAY_NOON
     login(client, "ada@example.com")
     page = client.get("/week/").get_data(as_text=True)
-    assert "Start the week" in page and 'value="UTC"' in page
+    assert "Suggest this week to Bo" in page and 'value="UTC"' in page
     response = post_form(
         client,
         "/week/start",
@@ -183,20 +219,28 @@ def test_partners_start_pause_and_resume_a_week_through_the_pages(app, client, c
     )
     assert response.status_code == 302
     page = client.get("/week/").get_data(as_text=True)
-    assert "Day 1 of 7" in page and "One small wish" in page
-    assert post_form(client, "/week/pause", token_from="/week/").status_code == 302
-    assert "Resume the week" in client.get("/week/").get_data(as_text=True)
+    assert "Waiting for Bo." in page and "One small wish" not in page
 
     other = app.test_client()
     login(other, "bo@example.com")
     page = other.get("/week/").get_data(as_text=True)
-    assert "The week is paused." in page
-    assert "Resume the week" not in page and "One small wish" not in page
-    post_form(other, "/week/resume", token_from="/settings/")
-    assert "paused" in other.get("/week/").get_data(as_text=True)
+    assert "Ada would like to begin a week with you" in page
+    assert "Monday, 2 March" in page
+    post_form(other, "/week/accept", token_from="/week/")
+    page = client.get("/week/").get_data(as_text=True)
+    assert "Day 1 of 7" in page and "One small wish" in page
+    # Ending the week is offered quietly on day one, never as a main button.
+    assert '<button type="submit" class="link">End the week early</button>' in page
 
-    post_form(client, "/week/resume", token_from="/week/")
-    assert "Day 1 of 7" in other.get("/week/").get_data(as_text=True)
+    assert post_form(client, "/week/pause", token_from="/week/").status_code == 302
+    page = other.get("/week/").get_data(as_text=True)
+    assert "The week is paused." in page and "One small wish" not in page
+    assert "Resume the week" in page  # either partner can resume
+    post_form(other, "/week/resume", token_from="/week/")
+    assert "Day 1 of 7" in client.get("/week/").get_data(as_text=True)
+    # At the end of a week, help beyond the app is one tap away.
+    post_form(other, "/week/finish", token_from="/week/")
+    assert 'href="/support"' in client.get("/week/").get_data(as_text=True)
 
 
 def test_a_malformed_start_form_is_answered_with_422_and_starts_nothing(app, client, couple):

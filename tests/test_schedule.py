@@ -11,7 +11,7 @@ from wishnotes import preferences, program, schedule
 from wishnotes.extensions import db
 from wishnotes.models import OutboxEmail, User
 
-from .conftest import pair_users, register_user
+from .conftest import pair_users, register_user, start_agreed_week
 
 ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
 
@@ -148,7 +148,7 @@ def test_daily_email_comes_only_during_an_active_week_and_not_on_the_weekly_day(
     a, b = make_pair(app, "ada", "bo", timezone="UTC", daily_email=True, daily_hour=8)
     with app.app_context():
         ada = db.session.get(User, a)
-        program.start_week(
+        start_agreed_week(
             user=ada,
             theme_key="wishes",
             start_date=date(2026, 3, 3),
@@ -174,7 +174,7 @@ def test_no_weekly_or_daily_email_while_the_week_is_paused(app):
     with app.app_context():
         ada = db.session.get(User, a)
         start = datetime(2026, 3, 2, tzinfo=UTC)
-        program.start_week(
+        start_agreed_week(
             user=ada, theme_key="wishes", start_date=date(2026, 3, 2), timezone="UTC", now=start
         )
         program.pause_week(user=ada, now=start)
@@ -207,7 +207,7 @@ def test_weekly_email_describes_the_week_without_discretion_only_when_asked(app)
     a, b = make_pair(app, "ada", "bo", timezone="UTC")
     with app.app_context():
         set_emails(db.session.get(User, b), discreet_subjects=False)
-        program.start_week(
+        start_agreed_week(
             user=db.session.get(User, a),
             theme_key="wishes",
             start_date=date(2026, 2, 27),
@@ -216,9 +216,9 @@ def test_weekly_email_describes_the_week_without_discretion_only_when_asked(app)
         )
         schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
         discreet, plain = weekly_rows(a)[0], weekly_rows(b)[0]
-        assert discreet.subject == "Your weekly reminder"
+        assert discreet.subject == "Your weekly summary"
         assert "Writing down a wish" not in discreet.text_body + discreet.html_body
-        assert plain.subject == "Your week of notes: Writing down a wish"
+        assert plain.subject == "This week's theme: Writing down a wish"
         assert "day 3" in plain.text_body
         assert "Ada" not in plain.subject + plain.text_body + plain.html_body  # no partner name
 

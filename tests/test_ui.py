@@ -85,6 +85,9 @@ def test_no_page_needs_inline_script_or_style(app, client, paired):
         assert not inline.search(page), f"{path}: {inline.search(page)}"
 
 
+ZONE_MENU_ALLOWANCE = 12 * 1024
+
+
 def test_every_page_with_its_css_and_script_stays_under_40_kb(app, client, paired):
     worst = (0, "")
     for path in [*_signed_in_pages(app, paired), "/offline"]:
@@ -97,8 +100,10 @@ def test_every_page_with_its_css_and_script_stays_under_40_kb(app, client, paire
             body = client.get(asset.replace("&amp;", "&")).get_data()
             total_raw += len(body)
             total_gzip += len(gzip.compress(body))
-        # The budget is for gzip; uncompressed pages already fit it (see README, Choices).
-        assert total_raw <= PAGE_BUDGET, (path, total_raw)
+        # The budget is for gzip; uncompressed pages already fit it (see README, Choices), but
+        # for the one menu of every time zone (about 11 KB, 2 KB gzipped) on the email settings.
+        allowance = ZONE_MENU_ALLOWANCE if path == "/settings/emails" else 0
+        assert total_raw <= PAGE_BUDGET + allowance, (path, total_raw)
         worst = max(worst, (total_gzip, path))
     assert 0 < worst[0] <= PAGE_BUDGET
 
@@ -193,16 +198,16 @@ def test_form_errors_are_tied_to_their_field_and_announced(client, app):
     [
         ("/settings/", "Settings"),
         ("/settings/appearance/", "Settings"),
-        ("/pair/", "Settings"),
+        ("/settings/emails", "Settings"),
         ("/notes/new", "Write"),
-        ("/notes/sent", "Inbox"),
+        ("/notes/sent", "Notes"),
         ("/week/past", "Week"),
         ("/", "Home"),
     ],
 )
 def test_navigation_marks_one_current_page(app, client, paired, path, current):
     page = client.get(path).get_data(as_text=True)
-    marked = re.findall(r'<a href="[^"]+" aria-current="page">([^<]+)</a>', page)
+    marked = re.findall(r'aria-current="page">.*?<span>([^<]+)</span>', page)
     assert marked == [current]
 
 
@@ -226,3 +231,61 @@ def test_templates_still_render_outside_a_request_as_emails_are(app):
 
     with app.app_context():
         assert render_template_string("{{ look.name }}") == "Notes"
+
+
+def _tabs(page: str) -> list[str]:
+    nav = re.search(r'<nav class="mainnav".*?</nav>', page, re.S)
+    return re.findall(r"<span>([^<]+)</span>", nav.group(0)) if nav else []
+
+
+@pytest.mark.parametrize("path", ["/recovery-kit/", "/pair/unpair", "/support"])
+def test_pages_that_are_no_tab_mark_no_tab(app, client, paired, path):
+    page = client.get(path).get_data(as_text=True)
+    assert _tabs(page)  # the tab bar is there
+    assert 'aria-current="page"' not in page
+
+
+def test_someone_without_a_partner_sees_no_tabs_that_lead_nowhere(app, client):
+    register_user(app, "solo@example.com", "Solo")
+    login(client, "solo@example.com")
+    page = client.get("/").get_data(as_text=True)
+    assert _tabs(page) == ["Home", "Partner", "Settings"]
+    partner_page = client.get("/pair/").get_data(as_text=True)
+    assert re.findall(r'aria-current="page"><span>([^<]+)</span>', partner_page) == ["Partner"]
+    # Never had a pair: no "notes from a past pair" anywhere.
+    for path in ("/", "/settings/", "/notes/"):
+        assert "past pair" not in client.get(path).get_data(as_text=True), path
+
+
+def test_a_new_account_sees_no_menu_until_the_kit_is_saved(app, client):
+    register_user(app, "new@example.com", "New", confirm=False)
+    login(client, "new@example.com")
+    page = client.get("/recovery-kit/").get_data(as_text=True)
+    assert 'class="mainnav"' not in page
+
+
+def test_lock_now_ends_the_key_session_and_keeps_the_login(app, client, paired):
+    page = client.get("/").get_data(as_text=True)
+    assert 'action="/lock"' in page
+    response = post_form(client, "/lock", token_from="/")
+    assert response.status_code == 302 and "/unlock?why=lock" in response.headers["Location"]
+    unlock = client.get("/unlock?why=lock").get_data(as_text=True)
+    assert "You locked your notes. Your login stays" in unlock
+    # Still signed in, but the notes are closed: a note page asks for the password.
+    assert client.get("/settings/").status_code == 200
+    assert client.get("/notes/new").status_code == 200
+    assert 'action="/lock"' not in client.get("/settings/").get_data(as_text=True)
+    assert "after 30 quiet minutes" in client.get("/unlock").get_data(as_text=True)
+
+
+def test_the_support_page_speaks_plainly_and_is_open_to_everyone(app, client):
+    page = client.get("/support").get_data(as_text=True)
+    for words in (
+        "couples therapist",
+        "What to ask when choosing one",
+        "valid outcome",
+        "emergency number",
+        "Exit",
+    ):
+        assert words in page
+    assert "http" not in re.sub(r'(href|src|content)="[^"]*"', "", page).split("<main", 1)[1]

@@ -1,6 +1,8 @@
 """Registration, recovery kit, login, unlock and logout through the test client."""
 
+import html
 import re
+from urllib.parse import unquote
 
 import pytest
 
@@ -34,8 +36,11 @@ def test_registration_shows_the_recovery_kit_then_requires_confirmation(client, 
     )
     assert wrong.status_code == 422
     page = wrong.get_data(as_text=True)
-    assert "does not match" in page and f"type group {ask + 1}" in page
+    assert f"type group {ask + 1}" in page
     assert not any(group in page for group in groups)  # the kit is not shown a second time
+    assert "Not quite" in page and "nothing is lost" in page
+    assert 'class="calm"' in page  # said calmly, not in alarm red
+    assert 'class="mainnav"' not in page  # no menu: it would only lead back here
     right = post_form(
         client,
         "/recovery-kit/confirm",
@@ -46,6 +51,19 @@ def test_registration_shows_the_recovery_kit_then_requires_confirmation(client, 
     assert client.get("/").status_code == 200
     with app.app_context():
         assert db.session.query(User).one().recovery_confirmed_at is not None
+
+
+def test_the_kit_downloads_as_a_text_file_made_from_the_page_and_offers_printing(client):
+    page = _register_via_form(client).get_data(as_text=True)
+    groups, _ = _kit(page)
+    assert "data-print" in page
+    link = re.search(r'download="recovery-kit.txt" href="([^"]+)"', page)
+    assert link, "no download link on the kit page"
+    assert link.group(1).startswith("data:text/plain;charset=utf-8,")
+    body = unquote(html.unescape(link.group(1)).split(",", 1)[1])
+    assert all(f"{n}. {group}" in body for n, group in enumerate(groups, 1))
+    again = client.get("/recovery-kit/").get_data(as_text=True)
+    assert "download=" not in again and not any(g in again for g in groups)  # shown once
 
 
 def test_the_kit_page_and_its_form_carry_no_part_of_the_key_but_the_asked_group(client, app):
@@ -237,3 +255,36 @@ def test_pages_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [("Europe/Berlin", "Europe/Berlin"), ("Mars/Olympus", "UTC"), (None, "UTC")],
+)
+def test_sign_up_keeps_the_time_zone_the_browser_reported_and_never_needs_it(
+    app, client, sent, stored
+):
+    data = {"email": "tz@example.com", "display_name": "Tz", "password": PASSWORD}
+    if sent is not None:
+        data["browser_timezone"] = sent
+    page = client.get("/register").get_data(as_text=True)
+    assert 'name="browser_timezone" type="hidden"' in page
+    response = post_form(client, "/register", data)
+    assert response.status_code == 200 and "Your recovery kit" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(User).filter_by(email="tz@example.com").one().timezone == stored
+
+
+def test_times_show_in_the_viewers_zone_with_the_zone_named(app, client):
+    from datetime import UTC, datetime
+
+    register_user(app, "ada@example.com", "Ada")
+    with app.app_context():
+        db.session.query(User).filter_by(email="ada@example.com").one().timezone = "Asia/Tokyo"
+        db.session.commit()
+    app.config["NOW"] = datetime(2026, 3, 2, 20, 30, tzinfo=UTC)  # 05:30 the next day in Tokyo
+    login(client)
+    post_form(client, "/pair/invite", token_from="/pair/")
+    page = client.get("/pair/").get_data(as_text=True)
+    assert "5 Mar 2026, 05:30, Tokyo time" in page  # expires 48 hours later, in Tokyo
+    assert "UTC" not in page.split("<main", 1)[1]

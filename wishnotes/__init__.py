@@ -9,9 +9,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported when an app is made, so `wishnotes --help` stays instant
+    from flask import Flask
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -36,6 +37,8 @@ app_config = _load_config_module()
 
 def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
     """Build the app from WISHNOTES_* variables, then `config`, then keyword overrides."""
+    from flask import Flask
+
     settings = _settings(config, overrides)
     app = Flask(
         __name__,
@@ -66,9 +69,13 @@ def _settings(config: Mapping[str, Any] | None, overrides: Mapping[str, Any]) ->
 
 
 def register_logging(app: Flask) -> None:
-    """Log at the configured level; request bodies and form values are never logged."""
+    """Log at the configured level, one line per request; bodies and paths are never logged."""
+    from wishnotes.web import access_log
+
     app.logger.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("waitress").setLevel(app.config["LOG_LEVEL"])
+    logging.getLogger("wishnotes").setLevel(app.config["LOG_LEVEL"])
+    access_log.init_app(app)
 
 
 def register_secrets(app: Flask) -> None:
@@ -160,6 +167,8 @@ def register_jobs(app: Flask) -> None:
     from wishnotes import mail, tasks
 
     mail.SmtpTransport.from_config(app.config)  # refuses an unknown SMTP_SECURITY
+    folder = mail.mail_folder(app.config, instance_path=Path(app.instance_path))
+    app.config["MAIL_FOLDER"] = str(folder) if folder else None
     if app.config.get("BASE_URL") or app.config["ENV"] == "production":
         # Refuses a missing or malformed address, and plain http in production: emails need it.
         mail.base_url(app.config)
@@ -174,6 +183,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         emails,
         idle,
+        localtime,
         logins,
         main,
         notes,
@@ -184,14 +194,15 @@ def register_blueprints(app: Flask) -> None:
         reset,
         settings,
         shell,
+        support,
         wishes,
     )
 
     blueprints = (
-        (main, auth, logins, recovery, reset, pairing, settings),  # accounts and pairing
+        (main, auth, logins, recovery, reset, pairing, settings, support),  # accounts and pairing
         (notes, account, wishes),  # notes, the key lifecycle and the practices around them
         (program, emails),  # the week and its emails
-        (shell, pwa, idle, appearance),  # the interface around every page
+        (shell, pwa, idle, appearance, localtime),  # the interface around every page
     )
     for group in blueprints:
         for module in group:

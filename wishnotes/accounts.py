@@ -306,7 +306,9 @@ def confirm_recovery_kit(*, user: User, check: KitCheck, typed: str, now: dateti
     # The same tolerance as a whole key typed in: case, spaces, 0/O, 1/I and 8/B.
     if not crypto.recovery_group_matches(typed or "", check.group):
         raise InvalidInput(
-            "That does not match the group on your kit. Please look again.", field="typed"
+            "Not quite: that is not the group with this number. Have another look and try "
+            "again; nothing is lost.",
+            field="typed",
         )
     user.recovery_confirmed_at = now
     db.session.commit()

@@ -115,6 +115,7 @@ def start_weeks(app: Flask, pair_count: int, *, share: float, rng: random.Random
             "start_date": date(2026, 2, 26),
             "timezone": "UTC",
             "created_at": datetime.now(UTC),
+            "accepted_at": datetime.now(UTC),
         }
         for pair in range(1, pair_count + 1)
         if rng.random() < share

@@ -82,6 +82,7 @@ def _seed(app: Flask) -> dict:
             timezone=zone,
             now=now(),
         )
+        program.accept_week(user=db.session.get(User, sam_id), now=now())
         pages = sorted(
             rule.rule
             for rule in app.url_map.iter_rules()

@@ -542,7 +542,7 @@ def keyring_mark(user_key: bytes, *, user_id: int, counter: int) -> bytes:
 
 # --- note envelopes ---------------------------------------------------------------------
 
-_NOTE_KINDS = ("note", "answer", "wishkey")
+_NOTE_KINDS = ("note", "answer", "reply", "wishkey")
 _HEADER_STRINGS = ("note_id", "sender_key_id", "recipient_key_id", "kind", "suite")
 _HEADER_INTS = ("pair_id", "sender_id", "recipient_id", "created_at", "version")
 

@@ -82,7 +82,10 @@ class InviteExpired(InviteInvalid):
 
 
 class InviteUsed(InviteInvalid):
-    message = "This invite link has already been used."
+    message = (
+        "This invite link has already been used: each link works once. If it was you, you are "
+        "paired already; sign in to see. If not, ask your partner for a new link."
+    )
 
 
 class InviteRevoked(InviteInvalid):
@@ -94,7 +97,10 @@ class SelfInvite(InviteInvalid):
 
 
 class InviterPaired(InviteInvalid):
-    message = "The person who sent this link is already paired."
+    message = (
+        "The person who sent this link is paired with someone else now, so it no longer works. "
+        "If you expected otherwise, talk to them directly."
+    )
 
 
 class InviteKeysChanged(InviteInvalid):
@@ -164,6 +170,11 @@ class WeekAlreadyPaused(WishnotesError):
 
 class WeekNotPaused(WishnotesError):
     message = "The week is not paused."
+
+
+class NothingToAccept(WishnotesError):
+    # The one who proposed a week waits for the other; a week already running needs no yes.
+    message = "There is no week waiting for your answer just now."
 
 
 class PausedByPartner(WishnotesError):

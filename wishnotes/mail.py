@@ -8,6 +8,7 @@ prompt texts from the library and links.
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 import smtplib
 import socket
@@ -15,7 +16,7 @@ import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -23,6 +24,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -44,14 +46,17 @@ _UTF8_QP.body_encoding = QP
 _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
 
 # Subjects: discreet ones name nothing about what the app is for, nor anyone's name.
+# They read like any calm app's mail: what happened, in plain words, no mystery and no urgency.
 SUBJECTS: dict[str, tuple[str, str]] = {
     # kind: (discreet, plain); the plain one may use {theme} / {prompt}.
-    "weekly": ("Your weekly reminder", "Your week of notes: {theme}"),
-    "weekly_idle": ("Your weekly reminder", "Your weekly notes reminder"),
-    "daily": ("Today's reminder", "Today's prompt: {prompt}"),
-    "note_notice": ("Something is waiting for you", "A note is waiting for you"),
-    "password_reset": ("Your sign-in link", "Your sign-in link"),
+    "weekly": ("Your weekly summary", "This week's theme: {theme}"),
+    "weekly_idle": ("Your weekly summary", "A new week of notes, whenever you like"),
+    "daily": ("Your daily summary", "Today's prompt: {prompt}"),
+    "note_notice": ("You have a new note", "Your partner wrote you a note"),
+    "password_reset": ("Reset your password", "Reset your password"),
 }
+# The button colour of every email: the app's own accent, so mail and app look alike.
+BUTTON_COLOUR = "#7b3f61"
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def link(path: str) -> str:
 def render(template: str, *, subject: str, **context: Any) -> Rendered:
     """Render email/<template>.txt and .html with the same context."""
     env = current_app.jinja_env
-    context = {"base_url": base_url(), "subject": subject, **context}
+    context = {"base_url": base_url(), "subject": subject, "button": BUTTON_COLOUR, **context}
     return Rendered(
         subject=subject,
         text=env.get_template(f"email/{template}.txt").render(context),
@@ -300,8 +305,45 @@ def _classify(exc: Exception) -> Exception:
     return exc
 
 
+@dataclass(frozen=True)
+class FolderTransport:
+    """Development: each email becomes an .eml file in a folder (any mail app opens one).
+
+    So that the app's emails can be read on the first run, with no mail server. Never in
+    production: the files hold sign-in links.
+    """
+
+    folder: Path
+
+    @contextmanager
+    def connect(self) -> Iterator[FolderTransport]:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        yield self
+
+    def send(self, message: Message) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(message.as_bytes())
+
+
+def mail_folder(config: Mapping[str, Any], *, instance_path: Path) -> Path | None:
+    """Return the folder emails are written to (MAIL_FOLDER, relative to the instance)."""
+    folder = config.get("MAIL_FOLDER")
+    if not folder:
+        return None
+    if config.get("ENV") == "production":
+        raise MailNotConfigured("WISHNOTES_MAIL_FOLDER is for development; use SMTP in production.")
+    return (instance_path / folder).resolve()
+
+
 def transport(config: Mapping[str, Any] | None = None) -> Transport:
-    """Return the transport the config names: MAIL_TRANSPORT (tests) or SMTP."""
+    """Return the transport the config names: MAIL_TRANSPORT (tests), a folder, or SMTP."""
     config = current_app.config if config is None else config
     factory = config.get("MAIL_TRANSPORT")
-    return factory(config) if factory is not None else SmtpTransport.from_config(config)
+    if factory is not None:
+        return factory(config)
+    if config.get("MAIL_FOLDER"):
+        return FolderTransport(Path(config["MAIL_FOLDER"]))
+    return SmtpTransport.from_config(config)

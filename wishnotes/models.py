@@ -282,6 +282,10 @@ class Note(db.Model):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The compose form's one-time key (wishnotes.submissions): a resent form finds this note.
     submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # With "let's talk about it", a short written reply: its own envelope (kind "reply").
+    reply_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # When the writer last looked at the answer, so Home can say gently that one is new.
+    answer_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def __repr__(self) -> str:
         return f"<Note {self.id}>"
@@ -318,6 +322,8 @@ class ProgramWeek(db.Model):
     started_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # A week is proposed by one partner and runs once the other accepts it.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paused_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True

@@ -3,7 +3,8 @@
 What is stored in clear is metadata the pages need without keys: who wrote to whom in which pair,
 when, whether it was read or answered. The title and text live only in the envelope, as the
 JSON `{"b": text, "t": title or null}`; an answer is its own envelope (kind "answer", written by
-the reader to the writer, sealed to both) whose body is the choice code, e.g. b"later".
+the reader to the writer, sealed to both) whose body is the choice code, e.g. b"later". With
+"talk", the reader may add a few words: one more envelope of kind "reply", made the same way.
 
 Access: every function that takes a note id raises NoteNotFound, never a different error, for a
 malformed id, a note of another pair, a note the user neither wrote nor received, or one outside
@@ -20,7 +21,7 @@ import json
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, literal, select, tuple_
@@ -29,11 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from wishnotes import crypto, keyring, outbox, pairing, submissions
-from wishnotes.errors import DecryptionFailed, InvalidInput, NoteNotFound, NotPaired
+from wishnotes.errors import DecryptionFailed, InvalidInput, KeyChanged, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
 
 BODY_MAX = 4000
+REPLY_MAX = 500
 TITLE_MAX = 120
 PROMPT_KEY_MAX = 64
 # A phone screen or two of cards: a page costs about what an inbox of ten notes costs.
@@ -67,6 +69,7 @@ class Opened:
     title: str | None
     text: str | None
     answer: str | None
+    reply: str | None = None  # the reader's few words with "let's talk about it"
 
 
 class Page(list):
@@ -200,10 +203,23 @@ def _submitted(user: User, submission_key: str | None) -> Note | None:
     )
 
 
-def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: datetime) -> Note:
-    """Answer a note the user received in their pair, or change the answer they gave."""
+def answer_note(
+    *,
+    user: User,
+    user_key: bytes,
+    note_id: str,
+    choice: str,
+    now: datetime,
+    reply: str | None = None,
+) -> Note:
+    """Answer a note the user received in their pair, or change the answer they gave.
+
+    With "talk" the answer can carry a short written reply; any other answer carries none (an
+    earlier reply goes when the answer changes).
+    """
     if choice not in ANSWERS:
         raise InvalidInput("Please choose one of the answers.", field="choice")
+    reply = _check_reply(reply, choice=choice)
     note = _find(user, note_id, current=True)
     if note.recipient_id != user.id:
         raise NoteNotFound()
@@ -229,6 +245,15 @@ def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: 
         recipient_public=writer_public,
         sender_public=ring.own_public,
     )
+    note.reply_envelope = None
+    if reply is not None:
+        note.reply_envelope = crypto.seal_envelope(
+            header=replace(header, kind="reply"),
+            body=reply.encode("utf-8"),
+            sender_keys=ring.keys,
+            recipient_public=writer_public,
+            sender_public=ring.own_public,
+        )
     note.answered_at = answered
     note.read_at = note.read_at or now
     db.session.commit()
@@ -262,6 +287,51 @@ def sent(*, user: User, before: str | None = None) -> Page:
     return _page(query, before)
 
 
+def answers_of(*, user: User, user_key: bytes, note_ids: list[str], now: datetime) -> dict:
+    """Return {note id: answer code} for answered notes of the current pair among `note_ids`.
+
+    For lists that tell notes apart; a note whose answer cannot be opened is simply left out
+    (its own page says why).
+    """
+    if user.pair_id is None or not note_ids:
+        return {}
+    rows = db.session.scalars(
+        select(Note).where(
+            Note.id.in_(note_ids),
+            Note.pair_id == user.pair_id,
+            (Note.sender_id == user.id) | (Note.recipient_id == user.id),
+            Note.answer_envelope.is_not(None),
+        )
+    )
+    ring = keyring.unlock(user=user, user_key=user_key)
+    found = {}
+    for note in rows:
+        sender, recipient = _members(note)
+        try:
+            plain = _open_envelope(
+                note.answer_envelope,
+                ring,
+                note=note,
+                kind="answer",
+                writer=recipient,
+                reader=sender,
+                at=note.answered_at,
+                sealed=False,
+                now=now,
+                strict=True,
+            )
+        except (DecryptionFailed, KeyChanged):
+            continue
+        answer = plain.decode("ascii", "replace")
+        if answer in ANSWERS:
+            found[note.id] = answer
+    return found
+
+
+def _members(note: Note) -> tuple[User, User]:
+    return db.session.get(User, note.sender_id), db.session.get(User, note.recipient_id)
+
+
 def unread_count(*, user: User) -> int:
     """Return how many notes in the current pair the user has not opened yet."""
     if user.pair_id is None:
@@ -273,15 +343,38 @@ def unread_count(*, user: User) -> int:
     )
 
 
+def answer_waiting(*, user: User) -> bool:
+    """Return whether the partner answered a note of the user's that they have not looked at."""
+    if user.pair_id is None:
+        return False
+    return (
+        db.session.scalar(
+            select(Note.id)
+            .where(Note.pair_id == user.pair_id, Note.sender_id == user.id)
+            .where(Note.answered_at.is_not(None))
+            .where((Note.answer_seen_at.is_(None)) | (Note.answer_seen_at < Note.answered_at))
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def open_note(*, user: User, user_key: bytes, note_id: str, now: datetime) -> Opened:
-    """Open a note of the user's current pair; opening as its reader marks it read."""
+    """Open a note of the user's current pair; its reader marks it read, its writer the answer."""
     note = _find(user, note_id, current=True)
     ring = keyring.unlock(user=user, user_key=user_key)
     opened = _open(note, ring, now=now)
     first_read = note.recipient_id == user.id and note.read_at is None
     if first_read:
         note.read_at = now
-    if first_read or ring.changed:
+    new_answer = (
+        note.sender_id == user.id
+        and note.answered_at is not None
+        and (note.answer_seen_at is None or note.answer_seen_at < note.answered_at)
+    )
+    if new_answer:
+        note.answer_seen_at = now
+    if first_read or new_answer or ring.changed:
         # Only then: a commit expires what the page is about to show, and reloading costs reads.
         db.session.commit()
     return opened
@@ -349,6 +442,21 @@ def _check_text(text: str | None) -> str:
     return text
 
 
+def _check_reply(reply: str | None, *, choice: str) -> str | None:
+    reply = (reply or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not reply.strip():
+        return None
+    if choice != "talk":
+        raise InvalidInput("A written reply goes with “Let's talk about it”.", field="reply")
+    if len(reply) > REPLY_MAX:
+        raise InvalidInput(
+            f"Please keep the reply under {REPLY_MAX} characters; it has {len(reply):,}.",
+            field="reply",
+        )
+    _check_characters(reply, field="reply")
+    return reply
+
+
 def _check_title(title: str | None) -> str | None:
     title = " ".join((title or "").split())
     if not title:
@@ -397,6 +505,7 @@ def _listing(other_id):
             Note.read_at,
             Note.sealed,
             Note.answered_at,
+            Note.prompt_key,
             User.display_name.label("name"),
         )
         .join(User, User.id == other_id)
@@ -493,6 +602,24 @@ def _open(note: Note, ring: keyring.Keyring, *, now: datetime, strict: bool = Tr
         answer = plain.decode("ascii", "replace")
         if answer not in ANSWERS:
             raise DecryptionFailed()
+    reply = None
+    if note.reply_envelope is not None:
+        plain = _open_envelope(
+            note.reply_envelope,
+            ring,
+            note=note,
+            kind="reply",
+            writer=recipient,
+            reader=sender,
+            at=note.answered_at,
+            sealed=False,
+            now=now,
+            strict=strict,
+        )
+        try:
+            reply = plain.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptionFailed() from None
     return Opened(
         note=note,
         sender=sender,
@@ -501,6 +628,7 @@ def _open(note: Note, ring: keyring.Keyring, *, now: datetime, strict: bool = Tr
         title=title,
         text=text,
         answer=answer,
+        reply=reply,
     )
 
 

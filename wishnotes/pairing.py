@@ -313,3 +313,22 @@ def ended_pair(user: User) -> Pair | None:
         .limit(1)
     )
     return latest if latest is not None and latest.ended_at is not None else None
+
+
+def had_past_pair(user: User) -> bool:
+    """Return whether the user was ever in a pair that has ended (so has past notes to find)."""
+    return (
+        db.session.scalar(
+            select(Pair.id)
+            .where((Pair.first_user_id == user.id) | (Pair.second_user_id == user.id))
+            .where(Pair.created_at >= user.created_at, Pair.ended_at.is_not(None))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def former_partner(user: User, pair: Pair) -> User | None:
+    """Return the other member of an ended pair, if their account still exists."""
+    other_id = pair.second_user_id if pair.first_user_id == user.id else pair.first_user_id
+    return None if other_id is None else db.session.get(User, other_id)

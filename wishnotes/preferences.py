@@ -22,9 +22,9 @@ from wishnotes.models import User
 WEEKLY, DAILY, NOTE_NOTICE = "weekly", "daily", "note_notice"
 SWITCHES = {WEEKLY: "weekly_email", DAILY: "daily_email", NOTE_NOTICE: "note_notice"}
 KIND_NAMES = {
-    WEEKLY: "the weekly reminder",
-    DAILY: "the daily reminder",
-    NOTE_NOTICE: "the notice that something is waiting",
+    WEEKLY: "the weekly summary",
+    DAILY: "the daily summary",
+    NOTE_NOTICE: "the emails about new notes",
 }
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TOKEN_SALT = "wishnotes.unsubscribe"  # noqa: S105 - a namespace, not a secret
@@ -67,6 +67,20 @@ def update_settings(*, user: User, settings: EmailSettings) -> None:
     user.note_notice = bool(settings.note_notice)
     user.discreet_subjects = bool(settings.discreet_subjects)
     db.session.commit()
+
+
+def adopt_timezone(*, user: User, name: str | None) -> bool:
+    """Take the zone a browser reported as the user's own, if it is a real zone; say whether.
+
+    Used at sign-up, where the zone comes from a script and is never required: anything that
+    is not a known zone is quietly ignored and the user keeps the default.
+    """
+    try:
+        user.timezone = timezones.check(name)
+    except InvalidInput:
+        return False
+    db.session.commit()
+    return True
 
 
 def wants(user: User, kind: str) -> bool:

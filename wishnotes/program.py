@@ -3,7 +3,9 @@
 A week starts on a date the pair picks; "today" is the calendar date in the week's own IANA
 time zone, so day 1 begins at local midnight for both partners. A pause freezes the day: on
 resume the start moves forward by the days spent paused, so the pair goes on where it stopped.
-Only the partner who paused can resume; the other sees only that the week is paused.
+A week is something both agree to: one partner proposes it (theme, first day, zone) and it
+waits for the other to accept; until then it is "waiting". Either partner can then pause,
+resume or finish it; neither sees why the other paused.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from wishnotes import prompts, submissions, timezones
 from wishnotes.errors import (
     InvalidInput,
+    NothingToAccept,
     NotPaired,
     NoWeek,
-    PausedByPartner,
     WeekAlreadyPaused,
     WeekInProgress,
     WeekNotPaused,
@@ -33,7 +35,7 @@ START_BEHIND = timedelta(days=DAYS - 1)
 START_AHEAD = timedelta(days=60)
 PAST_WEEKS_SHOWN = 100
 
-UPCOMING, ACTIVE, PAUSED, COMPLETE = "upcoming", "active", "paused", "complete"
+WAITING, UPCOMING, ACTIVE, PAUSED, COMPLETE = "waiting", "upcoming", "active", "paused", "complete"
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,18 @@ class WeekStatus:
 
     week: ProgramWeek
     theme: prompts.Week | None  # None if the theme left the library
-    state: str  # upcoming | active | paused | complete
-    day: int  # 1..7 while active or paused; 0 before the start, 8 after the end
+    state: str  # waiting | upcoming | active | paused | complete
+    day: int  # 1..7 while active or paused; 0 before the start or acceptance, 8 after the end
     today: date  # the calendar date in the week's time zone
     prompt: prompts.Prompt | None  # today's prompt while active, else None
 
     def paused_by(self, user: User) -> bool:
-        """Return whether `user` is the partner who paused (and so may resume)."""
+        """Return whether `user` is the partner who paused."""
         return self.state == PAUSED and self.week.paused_by_id == user.id
+
+    def waits_for(self, user: User) -> bool:
+        """Return whether the week is a proposal that `user` is asked to accept."""
+        return self.state == WAITING and self.week.started_by_id != user.id
 
     @property
     def ends_on(self) -> date:
@@ -78,7 +84,9 @@ def status_of(week: ProgramWeek, *, now: datetime) -> WeekStatus:
         today if week.paused_at is None else timezones.local_date(week.paused_at, week.timezone)
     )
     day = min(max((reference - week.start_date).days + 1, 0), DAYS + 1)
-    if week.paused_at is not None:
+    if week.accepted_at is None:
+        state, day = WAITING, 0
+    elif week.paused_at is not None:
         state = PAUSED
         day = max(day, 1)
     elif day < 1:
@@ -174,9 +182,10 @@ def start_week(
     now: datetime,
     submission_key: str | None = None,
 ) -> ProgramWeek:
-    """Start a week of the given theme on `start_date` (a complete week is finished first).
+    """Propose a week of the given theme from `start_date` (a complete week is finished first).
 
-    A `submission_key` (see wishnotes.submissions) that already started a week returns it.
+    It runs once the partner accepts it (accept_week). A `submission_key` (see
+    wishnotes.submissions) that already proposed a week returns that week.
     """
     submission_key = submissions.checked(submission_key)
     if (earlier := _started(user, submission_key)) is not None:
@@ -235,6 +244,20 @@ def _started(user: User, submission_key: str | None) -> ProgramWeek | None:
     )
 
 
+def accept_week(*, user: User, now: datetime) -> ProgramWeek:
+    """Accept the week the partner proposed; the days spent waiting move its start forward."""
+    week = _current_or_raise(user)
+    if week.accepted_at is not None or week.started_by_id == user.id:
+        raise NothingToAccept()
+    proposed_on = timezones.local_date(week.created_at, week.timezone)
+    waited = (timezones.local_date(now, week.timezone) - proposed_on).days
+    if waited > 0 and week.start_date < timezones.local_date(now, week.timezone):
+        week.start_date = week.start_date + timedelta(days=waited)
+    week.accepted_at = now
+    db.session.commit()
+    return week
+
+
 def pause_week(*, user: User, now: datetime) -> ProgramWeek:
     """Pause the pair's week; either partner may, and needs to give no reason."""
     week = _current_or_raise(user)
@@ -253,12 +276,10 @@ def pause_week(*, user: User, now: datetime) -> ProgramWeek:
 
 
 def resume_week(*, user: User, now: datetime) -> ProgramWeek:
-    """Resume a paused week where it stopped; only the partner who paused it can."""
+    """Resume a paused week where it stopped; either partner can."""
     week = _current_or_raise(user)
     if week.paused_at is None:
         raise WeekNotPaused()
-    if week.paused_by_id not in (None, user.id):
-        raise PausedByPartner()
     paused_days = (
         timezones.local_date(now, week.timezone)
         - timezones.local_date(week.paused_at, week.timezone)
@@ -271,11 +292,12 @@ def resume_week(*, user: User, now: datetime) -> ProgramWeek:
 
 
 def finish_week(*, user: User, now: datetime) -> ProgramWeek:
-    """Finish the pair's week, whether all seven days were used or not."""
+    """Finish the pair's week (or withdraw or decline a proposed one); either partner can."""
     week = _current_or_raise(user)
-    if week.paused_at is not None and week.paused_by_id not in (None, user.id):
-        raise PausedByPartner()
-    week.finished_at = now
+    if week.accepted_at is None:
+        db.session.delete(week)  # a proposal nobody took up is not a week that was had
+    else:
+        week.finished_at = now
     db.session.commit()
     return week
 

@@ -52,6 +52,18 @@ def in_region(region: str) -> list[str]:
 
 
 @functools.cache
+def by_region() -> dict[str, list[str]]:
+    """Return the zones people choose from, grouped by region (UTC stands alone, not here)."""
+    return {region: in_region(region) for region in REGIONS if region != DEFAULT}
+
+
+@functools.cache
+def offered() -> frozenset[str]:
+    """Return every zone name the menus offer."""
+    return frozenset({DEFAULT, *(name for zones in by_region().values() for name in zones)})
+
+
+@functools.cache
 def _known() -> frozenset[str]:
     return frozenset(names())
 

@@ -145,10 +145,19 @@ def _watch_page(page, watch: Watch) -> None:
     page.on("pageerror", lambda error: watch.problems.append(f"script error: {error}"))
 
 
-def new_phone(browser, server: Server, *, javascript: bool = True, service_workers: bool = False):
+def new_phone(
+    browser,
+    server: Server,
+    *,
+    javascript: bool = True,
+    service_workers: bool = False,
+    timezone_id: str | None = None,
+    viewport: dict | None = None,
+):
     """Open a phone-sized browser context (no service worker unless asked) and its first page."""
     context = browser.new_context(
-        viewport=PHONE,
+        viewport=viewport or PHONE,
+        timezone_id=timezone_id,
         is_mobile=True,
         has_touch=True,
         device_scale_factor=2,

@@ -91,10 +91,14 @@ def is_veiled(locator) -> bool:
     )
 
 
-def start_week(page) -> None:
+def start_week(page, partner) -> None:
+    """Suggest a week on one phone and accept it on the partner's."""
     page.goto("/week/")
-    page.get_by_role("button", name="Start the week").click()
-    page.locator(".flash", has_text="Your week is set").wait_for()
+    page.get_by_role("button", name=re.compile("Suggest this week to")).click()
+    page.locator(".flash", has_text="Your week is suggested").wait_for()
+    partner.goto("/week/")
+    partner.get_by_role("button", name="Begin the week together").click()
+    partner.locator(".flash", has_text="Your week is set").wait_for()
 
 
 def write_note(page, text: str) -> None:
@@ -118,7 +122,7 @@ def make_couple(new_phone, browser, server) -> dict:
     register(sam, "Sam")
     link = make_invite(ada)
     accept_invite(sam, link)
-    start_week(ada)
+    start_week(ada, sam)
     write_note(sam, "I would like a slow breakfast together on Saturday.")
     write_note(ada, "It would please me if we danced in the kitchen again.")
     return {

@@ -133,8 +133,9 @@ def test_idle_notes_lock_themselves_when_the_key_session_times_out(couple, serve
     assert is_veiled(ada.locator(".note-body"))
     server.clock.advance(minutes=31)
     ada.clock.run_for(31 * 60 * 1000)
-    ada.wait_for_url(re.compile(r"/unlock\?next="))
+    ada.wait_for_url(re.compile(r"/unlock\?why=idle&next="))
     ada.get_by_role("heading", name="Unlock your notes").wait_for()
+    ada.get_by_text("locked themselves after a quiet while").wait_for()  # says why
     assert SAM_NOTE not in ada.content()
     ada.clock.resume()  # let time flow again, so the screenshot's animation frames can run
     shots(ada, "idle-locked")

@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from wishnotes import accounts, keysessions
+from wishnotes import accounts, keysessions, preferences
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.extensions import limiter
@@ -50,6 +50,7 @@ def register():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
+            preferences.adopt_timezone(user=reg.user, name=form.browser_timezone.data)
             logins.sign_in(reg.user)
             cookie = keys.open_session(reg.user_key)
             # Shown once, straight from this response: the recovery key is never stored.
@@ -102,7 +103,31 @@ def unlock():
             # The same login, unlocked again: only a new key session is opened.
             target = safe_next(request.args.get("next")) or url_for("main.home")
             return _unlocked_redirect(unlocked.user_key, target)
-    return render_form("auth/unlock.html", form)
+    reason = UNLOCK_REASONS.get(request.args.get("why", ""), UNLOCK_DEFAULT)
+    return render_form("auth/unlock.html", form, reason=reason)
+
+
+# Why the unlock page appears, said on it (?why=): nothing is wrong, the notes closed themselves.
+UNLOCK_REASONS = {
+    "lock": "You locked your notes. Your login stays; enter your password to open them again.",
+    "idle": "Your notes locked themselves after a quiet while, so nobody else can open them on "
+    "this device. Enter your password to open them again.",
+}
+UNLOCK_DEFAULT = (
+    "Your notes lock themselves after 30 quiet minutes, after 12 hours, or when you press Lock; "
+    "staying signed in on this device keeps your login, never the notes open. Enter your "
+    "password to open them again."
+)
+
+
+@bp.post("/lock")
+@login_required
+def lock():
+    """End this browser's key session at once; the login stays."""
+    keysessions.close_session(cookie_value=request.cookies.get(keysessions.COOKIE_NAME))
+    response = make_response(redirect(url_for("auth.unlock", why="lock")))
+    keys.clear_cookie(response)
+    return response
 
 
 @bp.route("/logout", methods=["POST"])

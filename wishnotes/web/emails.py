@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from wtforms import SelectChoice
 
 from wishnotes import preferences, timezones
 from wishnotes.errors import InvalidInput, UnsubscribeLinkInvalid
 from wishnotes.extensions import csrf
 from wishnotes.web.forms import EmailSettingsForm
+from wishnotes.web.localtime import zone_label
 from wishnotes.web.navigation import form_error, render_form
 
 bp = Blueprint("emails", __name__)
@@ -17,24 +17,24 @@ bp = Blueprint("emails", __name__)
 ONE_CLICK = "One-Click"
 
 
-def _zone_choices(form: EmailSettingsForm) -> str:
-    """Offer the zones of one region (?region=, else the chosen zone's); return the region."""
+def _zone_choices(form: EmailSettingsForm) -> None:
+    """Offer every zone in one menu, grouped by region, so choosing one is a single step."""
     chosen = form.timezone.data or current_user.timezone
-    region = request.args.get("region")
-    if region not in timezones.REGIONS:
-        region = timezones.region_of(chosen)
-    zones = timezones.in_region(region)
-    if timezones.region_of(chosen) == region and chosen not in zones:
-        zones = [chosen, *zones]  # a legacy name such as "US/Eastern" stays selectable
-    form.timezone.choices = [SelectChoice(name, name.replace("_", " ")) for name in zones]
-    return region
+    groups = {
+        region: [(name, name) for name in zones] for region, zones in timezones.by_region().items()
+    }
+    if chosen not in timezones.offered():
+        groups = {"Yours": [(chosen, chosen)], **groups}  # a legacy name such as "US/Eastern"
+    form.timezone.choices = {"": [(timezones.DEFAULT, timezones.DEFAULT)], **groups}
+    offer = "prefer" if current_user.timezone == timezones.DEFAULT else "offer"
+    form.timezone.render_kw = {"data-offer-browser-zone": offer}
 
 
 @bp.route("/settings/emails", methods=["GET", "POST"])
 @login_required
 def settings():
     form = EmailSettingsForm(obj=None if request.method == "POST" else current_user)
-    region = _zone_choices(form)
+    _zone_choices(form)
     if form.validate_on_submit():
         fields = preferences.EmailSettings.__dataclass_fields__
         try:
@@ -47,7 +47,9 @@ def settings():
         else:
             flash("Your email settings are saved.")
             return redirect(url_for("emails.settings"))
-    return render_form("emails/settings.html", form, region=region, regions=timezones.REGIONS)
+    return render_form(
+        "emails/settings.html", form, weekdays=preferences.WEEKDAYS, zone_label=zone_label
+    )
 
 
 @bp.get("/unsubscribe/<token>")

@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from wishnotes import submissions
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
-from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, TITLE_MAX
+from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, REPLY_MAX, TITLE_MAX
 
 _EMAIL_KW = {"autocomplete": "email", "inputmode": "email", "maxlength": EMAIL_MAX}
 
@@ -45,6 +45,8 @@ class RegisterForm(FlaskForm):
         validators=[InputRequired("Please choose a password.")],
         render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
     )
+    # Filled by the script with this device's zone; empty without it (the zone stays UTC).
+    browser_timezone = HiddenField(validators=[Length(max=64)])
 
 
 class LoginForm(FlaskForm):
@@ -215,6 +217,12 @@ class ComposeForm(OnceForm):
 class AnswerForm(FlaskForm):
     # Filled by the answer button pressed (name="choice"), so not a hidden field.
     choice = StringField()
+    reply = TextAreaField(
+        "A few words, if you like",
+        description=f"Sent with “Let's talk about it”. Up to {REPLY_MAX} characters, sealed "
+        "like a note.",
+        render_kw={"maxlength": REPLY_MAX, "rows": 3, "autocomplete": "off"},
+    )
 
 
 class DeletePastNotesForm(FlaskForm):
@@ -307,7 +315,7 @@ class StartWeekForm(OnceForm):
 
 class EmailSettingsForm(FlaskForm):
     timezone = SelectField("Your time zone", validate_choice=False)
-    weekly_email = BooleanField("Send me a weekly reminder")
+    weekly_email = BooleanField("Send me a weekly summary")
     weekly_weekday = SelectField(
         "On", choices=_WEEKDAYS, coerce=_int_or_none, validate_choice=False
     )
@@ -315,7 +323,7 @@ class EmailSettingsForm(FlaskForm):
     daily_email = BooleanField("During a week, send me each day's prompt")
     daily_hour = SelectField("At", choices=_HOURS, coerce=_int_or_none, validate_choice=False)
     note_notice = BooleanField(
-        "Tell me when something is waiting for me",
+        "Email me when I have a new note",
         description="At most once every six hours, and never for a note you already opened.",
     )
     discreet_subjects = BooleanField(

@@ -9,7 +9,8 @@ from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from wishnotes import pairing
+from wishnotes import notes, pairing, program
+from wishnotes.clock import now
 from wishnotes.extensions import db
 
 bp = Blueprint("main", __name__)
@@ -19,7 +20,13 @@ bp = Blueprint("main", __name__)
 def home():
     if not current_user.is_authenticated:
         return render_template("welcome.html")
-    return render_template("home.html", partner=pairing.partner_of(current_user))
+    week = program.status(pair=current_user.pair, now=now())
+    return render_template(
+        "home.html",
+        partner=pairing.partner_of(current_user),
+        answer_waiting=notes.answer_waiting(user=current_user),
+        week_waits=week is not None and week.waits_for(current_user),
+    )
 
 
 @bp.get("/healthz")

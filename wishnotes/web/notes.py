@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     flash,
     g,
     make_response,
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -114,14 +114,37 @@ def _too_many(exc: TooManyRequests):
 def inbox():
     # A malformed or outdated cursor (or an old ?page= link) simply shows the newest notes.
     page = notes.inbox(user=current_user, before=request.args.get("before"))
-    return render_template("notes/inbox.html", page=page, ended=pairing.ended_pair(current_user))
+    return render_template(
+        "notes/inbox.html",
+        page=page,
+        ended=pairing.ended_pair(current_user),
+        **_list_labels(page),
+    )
 
 
 @bp.get("/sent")
 @login_required
 def sent():
     page = notes.sent(user=current_user, before=request.args.get("before"))
-    return render_template("notes/sent.html", page=page)
+    return render_template("notes/sent.html", page=page, **_list_labels(page))
+
+
+def _list_labels(rows) -> dict:
+    """What tells listed notes apart without their words: prompt titles and the answers.
+
+    Answers are sealed, so they show only while the notes are unlocked.
+    """
+    answered = [row.id for row in rows if row.answered_at is not None]
+    try:
+        user_key = keys.user_key() if answered else None
+    except Locked:
+        user_key = None
+    answers = (
+        notes.answers_of(user=current_user, user_key=user_key, note_ids=answered, now=now())
+        if user_key
+        else {}
+    )
+    return {"answers": answers, "prompt_title": _prompt_title, "answer_choices": ANSWER_CHOICES}
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -242,7 +265,11 @@ def show(note_id: str):
     opened = notes.open_note(
         user=current_user, user_key=keys.user_key(), note_id=note_id, now=now()
     )
-    return render_template("notes/note.html", opened=opened, form=AnswerForm(), **_labels())
+    # Just answered: the note stays as it was on screen, not blurred again.
+    shown = session.pop("note_shown", None) == note_id
+    return render_template(
+        "notes/note.html", opened=opened, form=AnswerForm(), shown=shown, **_labels()
+    )
 
 
 @bp.post("/<note_id>/answer")
@@ -255,14 +282,22 @@ def answer(note_id: str):
             user_key=keys.user_key(),
             note_id=note_id,
             choice=form.choice.data or "",
+            reply=form.reply.data,
             now=now(),
         )
     except InvalidInput as exc:
-        abort(422, description=exc.message)
+        # Back to the note with the words still in the box and the reason next to them.
+        form_error(form, exc)
+        opened = notes.open_note(
+            user=current_user, user_key=keys.user_key(), note_id=note_id, now=now()
+        )
+        page = render_template("notes/note.html", opened=opened, form=form, shown=True, **_labels())
+        return page, 422
     except Locked:
         # Back to the note after unlocking: the answer URL itself takes only POSTs.
         return redirect(url_for("auth.unlock", next=url_for("notes.show", note_id=note_id)))
     flash("Your answer is sent. You can change it whenever you like.")
+    session["note_shown"] = note_id
     return redirect(url_for("notes.show", note_id=note_id))
 
 
@@ -310,4 +345,14 @@ def delete_past():
 
 
 def _labels() -> dict:
-    return {"answer_choices": ANSWER_CHOICES, "answer_for_writer": ANSWER_FOR_WRITER}
+    return {
+        "answer_choices": ANSWER_CHOICES,
+        "answer_for_writer": ANSWER_FOR_WRITER,
+        "prompt_title": _prompt_title,
+    }
+
+
+def _prompt_title(prompt_key: str | None) -> str | None:
+    """The title of the week prompt a note answered (shipped text, never the note's)."""
+    prompt = program.find_prompt(prompt_key)
+    return prompt.title if prompt else None

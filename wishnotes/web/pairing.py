@@ -22,7 +22,19 @@ def pairing_context() -> dict:
     def pair_ended() -> bool:
         return current_user.is_authenticated and pairing.ended_pair(current_user) is not None
 
-    return {"pair_ended": pair_ended}
+    def had_past_pair() -> bool:
+        return current_user.is_authenticated and pairing.had_past_pair(current_user)
+
+    def former_partner_name() -> str | None:
+        ended = pairing.ended_pair(current_user) if current_user.is_authenticated else None
+        former = pairing.former_partner(current_user, ended) if ended else None
+        return former.display_name if former else None
+
+    return {
+        "pair_ended": pair_ended,
+        "had_past_pair": had_past_pair,
+        "former_partner_name": former_partner_name,
+    }
 
 
 @bp.get("/")

@@ -34,10 +34,15 @@ def starter_url(prompt, index: int) -> str | None:
 
 def _start_form() -> StartWeekForm:
     form = StartWeekForm()
-    # The week runs in one partner's time zone; each sets theirs under email settings.
+    # The week runs in one partner's time zone; the script also offers this phone's zone.
     partner = pairing.partner_of(current_user)
     zones = sorted({current_user.timezone, *([partner.timezone] if partner else [])})
+    if form.timezone.data and form.timezone.data not in zones:
+        zones.append(form.timezone.data)  # the browser's zone, sent back after an error
     form.timezone.choices = [SelectChoice(name, name.replace("_", " ")) for name in zones]
+    # Someone who never chose a zone gets this device's as the default; others see it offered.
+    offer = "prefer" if current_user.timezone == timezones.DEFAULT else "offer"
+    form.timezone.render_kw = {"data-offer-browser-zone": offer}
     if not form.is_submitted():
         form.theme.data = program.suggested_theme(pair=current_user.pair).key
         form.timezone.data = current_user.timezone
@@ -47,12 +52,14 @@ def _start_form() -> StartWeekForm:
 
 def _page(form: StartWeekForm | None = None):
     current = program.status(pair=current_user.pair, now=now())
+    partner = pairing.partner_of(current_user)
     return render_form(
         "program/index.html",
         form or _start_form(),
         current=current,
         action_form=ActionForm(),
-        paired=current_user.pair_id is not None,
+        paired=partner is not None,
+        partner_name=partner.display_name if partner else "",
         suggested=program.suggested_theme(pair=current_user.pair),
         has_past=bool(program.past_weeks(pair=current_user.pair)),
     )
@@ -83,7 +90,7 @@ def start():
         except WishnotesError as exc:
             form.form_errors.append(exc.message)
         else:
-            flash("Your week is set. Take it one day at a time.")
+            flash("Your week is suggested. It begins once your partner says yes.")
             return redirect(url_for("program.index"))
     return _page(form)
 
@@ -97,6 +104,12 @@ def _act(service, done: str):
         else:
             flash(done)
     return redirect(url_for("program.index"))
+
+
+@bp.post("/accept")
+@login_required
+def accept():
+    return _act(program.accept_week, "Your week is set. Take it one day at a time.")
 
 
 @bp.post("/pause")
@@ -114,7 +127,7 @@ def resume():
 @bp.post("/finish")
 @login_required
 def finish():
-    return _act(program.finish_week, "The week is finished. A new one can start whenever you like.")
+    return _act(program.finish_week, "Done. A new week can start whenever you both like.")
 
 
 @bp.get("/past")

@@ -19,7 +19,11 @@ from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.models import User
 from wishnotes.web import keys
-from wishnotes.web.forms import ActionForm, PasswordConfirmForm, RecoveryConfirmForm
+from wishnotes.web.forms import (
+    ActionForm,
+    PasswordConfirmForm,
+    RecoveryConfirmForm,
+)
 from wishnotes.web.limits import password_checks, signed_in_email
 from wishnotes.web.navigation import form_error, render_form, safe_next
 
@@ -41,7 +45,10 @@ def show_kit(
 
 def _kit_page(form: RecoveryConfirmForm, index: int, groups: list[str] | None = None) -> dict:
     form.typed.label.text = f"To check you saved it, type group {index + 1}"
-    return {"groups": groups, "form": form}
+    # The page that shows the key offers it as a file too: a link to the same words, so the
+    # key never travels back to the server to be downloaded.
+    kit_file = render_template("auth/recovery_kit.txt", groups=groups) if groups else None
+    return {"groups": groups, "form": form, "kit_file": kit_file}
 
 
 # Pages a signed-in user may see before the recovery kit is confirmed.
@@ -50,6 +57,8 @@ _OPEN_BEFORE_KIT = {
     "main.healthz",
     "auth.logout",
     "auth.unlock",
+    "auth.lock",
+    "support.index",
     "pwa.service_worker",
     "pwa.offline",
     "pwa.manifest",

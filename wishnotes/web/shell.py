@@ -18,18 +18,25 @@ from wishnotes.clock import now
 
 bp = Blueprint("shell", __name__)
 
-# Main navigation: (endpoint, label, what else marks it as the current page: endpoints, or
-# "blueprint.*" for a whole blueprint). An exact endpoint wins over a blueprint match, so the
-# compose page is "Write", not "Inbox". Entries whose blueprint is not registered are left out.
-NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("main.home", "Home", ()),
-    ("notes.inbox", "Inbox", ("notes.*",)),
-    ("notes.compose", "Write", ()),
-    ("program.index", "Week", ("program.*",)),
+# Main navigation, a bottom tab bar on phones: (endpoint, label, icon, who sees it, what else
+# marks it as the current page: endpoints, or "blueprint.*" for a whole blueprint). An exact
+# endpoint wins over a blueprint match, so the compose page is "Write", not "Notes". Pages that
+# are no tab's (recovery kit, joining, ending a pair, help) mark none. Entries whose blueprint
+# is not registered are left out. Tabs share the row equally: a sixth (e.g. "Together" for the
+# practices) fits at 320 px once labels stay short ("More" instead of "Settings").
+PAIRED, UNPAIRED, EVERYONE = "paired", "unpaired", "everyone"
+NAV: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+    ("main.home", "Home", "home", EVERYONE, ()),
+    ("notes.inbox", "Notes", "notes", PAIRED, ("notes.*",)),
+    ("notes.compose", "Write", "write", PAIRED, ()),
+    ("program.index", "Week", "week", PAIRED, ("program.*",)),
+    ("pairing.index", "Partner", "partner", UNPAIRED, ("pairing.create_invite",)),
     (
         "settings.index",
         "Settings",
-        ("appearance.*", "account.*", "emails.settings", "pairing.*", "recovery.*", "reset.*"),
+        "settings",
+        EVERYONE,
+        ("settings.*", "appearance.*", "account.*", "emails.settings"),
     ),
 )
 # Static files every page uses; the service worker keeps these (and nothing personal) offline.
@@ -60,15 +67,26 @@ def asset_url(filename: str) -> str:
 
 
 def nav_items() -> list[dict]:
-    """Return the main navigation for a signed-in user, marking the current page."""
-    entries = [entry for entry in NAV if entry[0] in current_app.view_functions]
+    """Return the main navigation for a signed-in user, marking the current page.
+
+    Someone without a partner sees no Notes, Write or Week tabs that would only say "pair
+    first"; someone who has not saved the recovery kit yet sees none (they lead back to it).
+    """
+    if current_user.recovery_confirmed_at is None:
+        return []
+    audience = PAIRED if current_user.pair_id is not None else UNPAIRED
+    entries = [
+        entry
+        for entry in NAV
+        if entry[0] in current_app.view_functions and entry[3] in (audience, EVERYONE)
+    ]
     here = {request.endpoint, f"{request.blueprint}.*"}
     current = next((e[0] for e in entries if e[0] == request.endpoint), None) or next(
-        (e[0] for e in entries if here & set(e[2])), None
+        (e[0] for e in entries if here & set(e[4])), None
     )
     return [
-        {"url": url_for(endpoint), "label": label, "current": endpoint == current}
-        for endpoint, label, _ in entries
+        {"url": url_for(endpoint), "label": label, "icon": icon, "current": endpoint == current}
+        for endpoint, label, icon, _, _ in entries
     ]
 
 

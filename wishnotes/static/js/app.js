@@ -2,7 +2,8 @@
    - quick exit: the Exit button and Shift pressed three times replace this page with a neutral site
    - notes blurred until tapped, and blurred again when the page is hidden
    - idle lock: when the key session would have timed out, go to the unlock page
-   - a Copy button for the invite link; focus the first field with an error; the service worker
+   - Share (or Copy) for the invite link; Print for the recovery kit; the browser's time zone
+     offered in forms; focus the first field with an error; the service worker
 
    Loaded in <head> without defer: it marks <html class="js"> before the first paint, so notes are
    blurred from the start, and only when this script really runs (otherwise they stay readable). */
@@ -69,7 +70,7 @@
       button.className = "unveil secondary small";
       if (note.hasAttribute("data-show")) button.setAttribute("data-label", note.getAttribute("data-show"));
       button.setAttribute("aria-controls", note.id);
-      setButton(button, false);
+      setButton(button, note.classList.contains("shown"));
       var toggle = function () { setButton(button, note.classList.toggle("shown")); };
       button.addEventListener("click", toggle);
       note.addEventListener("click", function () {
@@ -88,7 +89,9 @@
   function lock() {
     veilAll();
     var here = window.location.pathname + window.location.search;
-    window.location.replace(idle.getAttribute("data-unlock") + "?next=" + encodeURIComponent(here));
+    window.location.replace(
+      idle.getAttribute("data-unlock") + "?why=idle&next=" + encodeURIComponent(here)
+    );
   }
 
   function arm() {
@@ -147,26 +150,73 @@
     else if (idle && Date.now() >= deadline) check();
   });
 
-  /* --- copy a link (the invite) with one tap ------------------------------------------- */
+  /* --- share or copy a link (the invite) with one tap ---------------------------------- */
 
   function setUpCopy() {
-    if (!navigator.clipboard) return;
+    if (!navigator.share && !navigator.clipboard) return;
     document.querySelectorAll("input.copy").forEach(function (input) {
       var button = document.createElement("button");
       button.type = "button";
       button.className = "secondary small copy-button";
-      button.textContent = "Copy";
       var said = document.createElement("span");
       said.className = "hint";
       said.setAttribute("role", "status");
-      button.addEventListener("click", function () {
+      var copy = function () {
+        if (!navigator.clipboard) { input.select(); return; }
         navigator.clipboard.writeText(input.value).then(
           function () { said.textContent = "Copied."; },
           function () { input.select(); said.textContent = "Select the text to copy it."; }
         );
-      });
+      };
+      if (navigator.share) {
+        // The phone's own share sheet (messages, mail…); the title stays neutral.
+        button.textContent = "Share";
+        button.addEventListener("click", function () {
+          navigator.share({ title: document.title, url: input.value }).catch(function (error) {
+            if (!error || error.name !== "AbortError") copy();
+          });
+        });
+      } else {
+        button.textContent = "Copy";
+        button.addEventListener("click", copy);
+      }
       input.insertAdjacentElement("afterend", said);
       input.insertAdjacentElement("afterend", button);
+    });
+  }
+
+  /* --- print (the recovery kit) --------------------------------------------------------- */
+
+  function setUpPrint() {
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
+  /* --- the browser's time zone, for forms that offer it ---------------------------------- */
+
+  // Fills hidden fields named "browser_timezone" (never required: without the script the server
+  // keeps what it has), and offers the zone in time zone menus that ask for it.
+  function setUpTimeZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    if (!zone) return;
+    document.querySelectorAll('input[name="browser_timezone"]').forEach(function (input) {
+      input.value = zone;
+    });
+    document.querySelectorAll("select[data-offer-browser-zone]").forEach(function (select) {
+      var option = [].filter.call(select.options, function (o) { return o.value === zone; })[0];
+      if (!option) {
+        option = document.createElement("option");
+        option.value = zone;
+        option.textContent = zone.replace(/_/g, " ");
+        select.insertBefore(option, select.firstChild);
+      }
+      // An option without a value attribute submits its text: pin the value before relabelling.
+      option.value = zone;
+      option.textContent = zone.replace(/_/g, " ") + " (this device)";
+      if (select.getAttribute("data-offer-browser-zone") === "prefer") select.value = zone;
     });
   }
 
@@ -178,6 +228,8 @@
     setUpVeils();
     setUpIdleLock();
     setUpCopy();
+    setUpPrint();
+    setUpTimeZone();
     // After a failed submit, start where the problem is (the message is also announced).
     var invalid = document.querySelector('[aria-invalid="true"]');
     if (invalid && !document.querySelector("[autofocus]")) invalid.focus();
