@@ -53,7 +53,14 @@ class BaseConfig:
     KDF_MEMORY_KIB = 65536
     KDF_ITERATIONS = 3
     KDF_LANES = 1
-    KDF_CONCURRENCY = max(1, os.cpu_count() or 1)
+    # The machine-wide budget (wishnotes.kdf): Argon2id runs at once on this host, across all
+    # its worker processes = min(cores, KDF_MEMORY_MIB // memory of one run), at least 1.
+    KDF_CONCURRENCY: int | None = None  # cores to use; None: the cores this process may use
+    KDF_MEMORY_MIB = 1024
+    KDF_SLOTS_DIR: str | None = None  # shared by the host's workers; None: instance/kdf-slots
+    KDF_QUEUE = 2  # sign-ins one process lets wait or run at once; more are told "busy"
+    KDF_WAIT = 5.0  # seconds a sign-in waits for a slot before "busy, try again"
+    KDF_RETRY_AFTER = 3  # the Retry-After of that answer, in seconds
     KEY_SESSION_IDLE = timedelta(minutes=30)
     KEY_SESSION_ABSOLUTE = timedelta(hours=12)
 
@@ -158,6 +165,10 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "SCHEDULE_BATCH_SIZE": ("SCHEDULE_BATCH_SIZE", int),
     "PROXY_HOPS": ("PROXY_HOPS", int),
     "KDF_CONCURRENCY": ("KDF_CONCURRENCY", int),
+    "KDF_MEMORY_MIB": ("KDF_MEMORY_MIB", int),
+    "KDF_SLOTS_DIR": ("KDF_SLOTS_DIR", str),
+    "KDF_QUEUE": ("KDF_QUEUE", int),
+    "KDF_WAIT": ("KDF_WAIT", float),
     "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),
     "LOG_LEVEL": ("LOG_LEVEL", str),
     "QUICK_EXIT_URL": ("QUICK_EXIT_URL", str),

@@ -6,7 +6,7 @@ from flask import Flask, current_app, redirect, render_template, request, url_fo
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from wishnotes.errors import Locked
+from wishnotes.errors import KdfBusy, Locked
 from wishnotes.extensions import db
 
 MESSAGES = {
@@ -19,6 +19,7 @@ MESSAGES = {
     422: ("Please check the form", "Something in the form needs another look."),
     429: ("Please wait a moment", "There were many attempts in a short time. Try again shortly."),
     500: ("Something went wrong", "Please try again in a moment. Nothing you wrote was lost."),
+    503: ("Busy for a moment", "Many people are here right now. Please try again in a moment."),
 }
 CSRF_MESSAGE = "This page was open for a long time or was sent twice. Please try again."
 
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers on `app`."""
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Locked, _locked)
+    app.register_error_handler(KdfBusy, _busy)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
@@ -46,6 +48,13 @@ def _http_error(exc: HTTPException):
 
 def _csrf_error(exc: CSRFError):
     return render_error(400, CSRF_MESSAGE)
+
+
+def _busy(exc: KdfBusy):
+    # Nothing was saved: a registration that waited too long is rolled back, not half made.
+    db.session.rollback()
+    body, code = render_error(503, exc.message)
+    return body, code, {"Retry-After": str(exc.retry_after)}
 
 
 def _locked(exc: Locked):
