@@ -191,3 +191,47 @@ def test_recovery_kit_confirmation_rejects_out_of_range_groups(app_ctx, index):
             pepper=app_ctx.config["PEPPER_BYTES"],
             now=now(),
         )
+
+
+def test_new_accounts_weekly_emails_are_spread_over_calm_evening_slots(app_ctx):
+    slots = []
+    for number in range(15):
+        user = _register(app_ctx, email=f"person{number}@example.com").user
+        assert user.daily_hour == user.weekly_hour  # a daily email, once turned on, too
+        slots.append((user.weekly_weekday, user.weekly_hour))
+    assert len(set(slots)) == 15  # fifteen sign-ups, fifteen different slots
+    assert {weekday for weekday, _ in slots} == {4, 5, 6}  # Friday to Sunday
+    assert {hour for _, hour in slots} == {17, 18, 19, 20, 21}
+
+
+def test_the_default_slot_is_a_deterministic_function_of_the_user_id():
+    from wishnotes import preferences
+
+    assert preferences.default_slot(1) == preferences.default_slot(16)
+    assert preferences.default_slot(0) == (4, 17)
+    assert preferences.default_slot(14) == (6, 21)
+
+
+def test_registration_takes_the_time_zone_the_browser_gave(app_ctx):
+    user = accounts.register(
+        email="ada@example.com",
+        display_name="Ada",
+        password=PASSWORD,
+        kdf=app_ctx.extensions["wishnotes.kdf"],
+        now=now(),
+        timezone="Europe/Berlin",
+    ).user
+    assert db.session.get(User, user.id).timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("zone", [None, "", "Mars/Base", "Europe/" + "B" * 300])
+def test_an_unknown_or_missing_time_zone_leaves_utc_and_still_registers(app_ctx, zone):
+    user = accounts.register(
+        email="ada@example.com",
+        display_name="Ada",
+        password=PASSWORD,
+        kdf=app_ctx.extensions["wishnotes.kdf"],
+        now=now(),
+        timezone=zone,
+    ).user
+    assert db.session.get(User, user.id).timezone == "UTC"

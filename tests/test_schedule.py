@@ -17,7 +17,8 @@ ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
 
 
 def make_pair(app, first: str, second: str, **settings) -> tuple[int, int]:
-    """Register and pair two users; give both the same email settings."""
+    """Register and pair two users; give both the same email settings (Sunday 18:00 unless told)."""
+    settings = {"weekly_weekday": 6, "weekly_hour": 18, "daily_hour": 18, **settings}
     a, _ = register_user(app, f"{first}@example.com", first.title())
     b, _ = register_user(app, f"{second}@example.com", second.title())
     pair_users(app, a, b)
