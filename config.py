@@ -165,6 +165,8 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "SCHEDULE_BATCH_SIZE": ("SCHEDULE_BATCH_SIZE", int),
     "PROXY_HOPS": ("PROXY_HOPS", int),
     "KDF_CONCURRENCY": ("KDF_CONCURRENCY", int),
+    "KDF_MEMORY_KIB": ("KDF_MEMORY_KIB", int),
+    "KDF_ITERATIONS": ("KDF_ITERATIONS", int),
     "KDF_MEMORY_MIB": ("KDF_MEMORY_MIB", int),
     "KDF_SLOTS_DIR": ("KDF_SLOTS_DIR", str),
     "KDF_QUEUE": ("KDF_QUEUE", int),
