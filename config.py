@@ -31,6 +31,9 @@ class BaseConfig:
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite file in the instance folder
     # hide_parameters: SQL errors in the log never carry the values that were bound.
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    # False behind PgBouncer in transaction pooling (older than 1.21): psycopg then never
+    # prepares statements on the server (prepare_threshold=None).
+    DATABASE_PREPARED_STATEMENTS = True
     REDIS_URL: str | None = None
 
     # Web security.
@@ -151,6 +154,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
     "SECRET_KEY": ("SECRET_KEY", str),
     "PEPPER": ("PEPPER", str),
+    "DATABASE_PREPARED_STATEMENTS": ("DATABASE_PREPARED_STATEMENTS", _bool),
     "REDIS_URL": ("REDIS_URL", str),
     "BASE_URL": ("BASE_URL", str),
     "MAIL_FROM": ("MAIL_FROM", str),

@@ -194,3 +194,18 @@ def test_sign_ins_beyond_the_process_queue_are_told_busy_at_once(tmp_path):
     finally:
         slots.release(fd)
         waiting.join(timeout=10)
+
+
+def test_prepared_statements_can_be_turned_off_for_pgbouncer(tmp_path, postgres_engine):
+    if postgres_engine is None:
+        pytest.skip("needs PostgreSQL")
+    from wishnotes.extensions import db
+
+    app = make_app(tmp_path, postgres_engine, DATABASE_PREPARED_STATEMENTS=False)
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.connection.driver_connection.prepare_threshold is None
+        db.engine.dispose()
+    default = make_app(tmp_path, postgres_engine)
+    with default.app_context(), db.engine.connect() as connection:
+        assert connection.connection.driver_connection.prepare_threshold == 5
+        db.engine.dispose()

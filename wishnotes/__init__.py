@@ -99,9 +99,13 @@ def register_database(app: Flask) -> None:
     """Default to a SQLite file in the instance folder; use psycopg 3 for PostgreSQL URLs."""
     from wishnotes import database
 
-    app.config["SQLALCHEMY_DATABASE_URI"] = database.normalize_url(
+    app.config["SQLALCHEMY_DATABASE_URI"] = url = database.normalize_url(
         app.config.get("SQLALCHEMY_DATABASE_URI"), instance_path=Path(app.instance_path)
     )
+    if not app.config["DATABASE_PREPARED_STATEMENTS"] and not database.is_sqlite(url):
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])  # a copy: the default is shared
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_extensions(app: Flask) -> None:
