@@ -67,3 +67,12 @@ def test_the_baseline_pages_exist_only_in_the_bench_server(tmp_path, postgres_en
 
     with pytest.raises(RuntimeError, match="only in a server started by wishnotes bench"):
         create_bench_app()
+
+
+def test_bench_load_falls_back_to_waitress_without_gunicorn(monkeypatch):
+    from wishnotes.bench import server
+
+    monkeypatch.setattr(server, "has_gunicorn", lambda: False)
+    output = _run("load", "--concurrency", "1", "--notes", "2", *QUICK)
+    assert "waitress" in output and "gunicorn is not installed" in output
+    assert "errors 0" in next(line for line in output.splitlines() if "mixed 70/20/8/2" in line)
