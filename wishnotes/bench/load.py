@@ -270,6 +270,12 @@ class Client:
         pick = self.rng.choices([name for name, _ in MIX], weights=[w for _, w in MIX])[0]
         return getattr(self, pick)()
 
+    def pages_only(self) -> str:
+        """The mixed workload with its sign-ins left out: what they cost, by difference."""
+        pages = [(name, weight) for name, weight in MIX if name != "sign_in"]
+        pick = self.rng.choices([name for name, _ in pages], weights=[w for _, w in pages])[0]
+        return getattr(self, pick)()
+
     def hello(self) -> str:
         return _outcome(self.browser.request("GET", "/bench/hello")[0], 200)
 
@@ -291,6 +297,7 @@ SCENARIOS = {
     "hello": ("Flask hello", Client.hello),
     "baseline": ("template + one read", Client.baseline),
     "mixed": ("mixed 70/20/8/2", Client.mixed),
+    "pages_only": ("mixed without its sign-ins", Client.pages_only),
 }
 
 
