@@ -103,7 +103,8 @@ class _LocalSlots:
         self._gate.release()
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
+    """Give the calling thread the KDF's lower CPU priority (for good: it cannot be raised)."""
     # Linux applies setpriority to one thread when given its id; elsewhere this is skipped.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KDF_NICENESS)
@@ -175,7 +176,7 @@ class KdfRunner:
             if self._pool is None or self._pool_pid != os.getpid():
                 workers = self.queue or max(self.max_concurrent, 8)
                 self._pool = ThreadPoolExecutor(
-                    max_workers=workers, thread_name_prefix="kdf", initializer=_lower_priority
+                    max_workers=workers, thread_name_prefix="kdf", initializer=lower_priority
                 )
                 self._pool_pid = os.getpid()
             return self._pool

@@ -382,12 +382,20 @@ def _report_load(results, *, described, database, rounds, seconds, size) -> None
 # --- bench storm ---------------------------------------------------------------------------
 
 
-def raw_argon2_rate(app: Flask, *, threads: int, seconds: float) -> float:
-    """Argon2id runs per second with `threads` threads, measured in this process."""
+def raw_argon2_rate(app: Flask, *, threads: int, seconds: float, niced: bool = False) -> float:
+    """Argon2id runs per second with `threads` threads, measured in this process.
+
+    `niced`: at the lower CPU priority the app's KDF threads have, which is what they get on a
+    machine whose cores other programs keep busy too.
+    """
     runner = app.extensions["wishnotes.kdf"]
     salt = crypto.new_salt()
+    lowered: set[int] = set()
 
     def derive(_client: int) -> str:
+        if niced and threading.get_native_id() not in lowered:
+            kdf.lower_priority()
+            lowered.add(threading.get_native_id())
         crypto.derive_login_keys(PASSWORD, salt=salt, params=runner.params, pepper=runner.pepper)
         return OK
 
@@ -426,6 +434,7 @@ def storm_command(
         ).slots
         real = seed(app, couples=couples, filler_couples=filler_couples, notes_each=20)
         raw = [raw_argon2_rate(app, threads=slots, seconds=seconds)]
+        raw_niced = [raw_argon2_rate(app, threads=slots, seconds=seconds, niced=True)]
         with served(app, workers=workers, threads=threads) as (port, described):
             readers = clients_for(port, real, page_clients, seed_value=1)
             stormers = clients_for(port, real, 1, seed_value=2)[:1] * storm_clients
@@ -440,6 +449,7 @@ def storm_command(
                 pages.append(pages_round)
                 sign_ins.append(sign_in_round)
         raw.append(raw_argon2_rate(app, threads=slots, seconds=seconds))
+        raw_niced.append(raw_argon2_rate(app, threads=slots, seconds=seconds, niced=True))
         with app.app_context():
             db.engine.dispose()
     _report_storm(
@@ -447,6 +457,7 @@ def storm_command(
         Figures(pages),
         Figures(sign_ins),
         raw=max(raw),
+        raw_niced=max(raw_niced),
         slots=slots,
         described=described,
         storm_clients=storm_clients,
@@ -478,7 +489,9 @@ def _storm_round(readers: list[Client], stormer: list[Client], seconds: float):
     return results["pages"], results["sign_ins"]
 
 
-def _report_storm(idle, pages, sign_ins, *, raw, slots, described, storm_clients, rounds, seconds):
+def _report_storm(
+    idle, pages, sign_ins, *, raw, raw_niced, slots, described, storm_clients, rounds, seconds
+):
     click.echo(
         f"sign-in storm: {described}, {storm_clients} clients signing in, KDF budget {slots} "
         f"slots, {os.cpu_count()} CPUs, {rounds} interleaved rounds of {seconds:g} s"
@@ -491,6 +504,7 @@ def _report_storm(idle, pages, sign_ins, *, raw, slots, described, storm_clients
             pages.row("inbox, during the storm"),
             sign_ins.row("sign-ins during the storm"),
             ("raw Argon2id, budget's threads", f"{raw:8.2f} /s (best of before and after)"),
+            ("raw Argon2id at the KDF's priority", f"{raw_niced:8.2f} /s (the same, niced)"),
             (
                 f"inbox p95 storm / idle (goal < {GOAL_STORM_PAGES})",
                 f"{page_ratio:8.2f}  {'ok' if page_ratio < GOAL_STORM_PAGES else 'ABOVE GOAL'}",
@@ -499,6 +513,10 @@ def _report_storm(idle, pages, sign_ins, *, raw, slots, described, storm_clients
                 f"sign-ins / raw Argon2id (goal >= {GOAL_STORM_SIGN_INS})",
                 f"{rate_ratio:8.2f}  "
                 + ("ok" if rate_ratio >= GOAL_STORM_SIGN_INS else "BELOW GOAL"),
+            ),
+            (
+                "sign-ins / raw Argon2id at its priority",
+                f"{sign_ins.per_second / max(raw_niced, 1e-9):8.2f}",
             ),
         ]
     )
