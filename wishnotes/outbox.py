@@ -16,9 +16,8 @@ only the recipient's address and unsubscribe link, and delivery fills in the nam
 
 The only duplicate window: the worker dies after the SMTP server accepted a message and before
 its "sent" record is committed (two single-row UPDATEs: the record, issued as soon as the reply
-arrives, and the next claim). That
-message goes out again after the lease, with the same Message-ID, so mail clients can collapse
-the two. Nothing is sent twice in any other case, and nothing is dropped.
+arrives, and the next claim). That message goes out again after the lease, with the same
+Message-ID, so mail clients can collapse the two. Nothing is sent twice in any other case, and nothing is dropped.
 
 Retries: a temporary failure (server down, timeout, 4xx) is retried with exponential backoff
 for EMAIL_GIVE_UP_AFTER; a permanent one (5xx) EMAIL_MAX_ATTEMPTS times. Given up rows are
