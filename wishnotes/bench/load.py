@@ -445,7 +445,9 @@ def storm_command(
                 idle.append(
                     run_round(lambda i: readers[i].inbox(), clients=page_clients, seconds=seconds)
                 )
-                pages_round, sign_in_round = _storm_round(readers, stormers, seconds)
+                pages_round, sign_in_round = _storm_round(
+                    readers, stormers, seconds, retry_after=config["KDF_RETRY_AFTER"]
+                )
                 pages.append(pages_round)
                 sign_ins.append(sign_in_round)
         raw.append(raw_argon2_rate(app, threads=slots, seconds=seconds))
@@ -466,15 +468,16 @@ def storm_command(
     )
 
 
-def _storm_round(readers: list[Client], stormer: list[Client], seconds: float):
+def _storm_round(readers: list[Client], stormer: list[Client], seconds: float, retry_after: float):
     """Readers load the inbox while every stormer signs in again and again, for `seconds`."""
     results: dict[str, Round] = {}
+    deadline = time.perf_counter() + seconds
 
     def storm() -> None:
         def sign_in(i: int) -> str:
             outcome = stormer[i].sign_in()
-            if outcome == BUSY:
-                time.sleep(0.2)  # a person told "busy" waits a moment before trying again
+            if outcome == BUSY:  # told "busy, try again in a moment": waits as Retry-After says
+                time.sleep(max(0.0, min(retry_after, deadline - time.perf_counter())))
             return outcome
 
         results["sign_ins"] = run_round(sign_in, clients=len(stormer), seconds=seconds)
