@@ -99,14 +99,24 @@ class Figures:
         )
 
 
-def run_round(work: Callable[[int], str], *, clients: int, seconds: float) -> Round:
-    """Call `work(client)` in a loop from `clients` threads for `seconds`; count outcomes."""
+def run_round(
+    work: Callable[[int], str], *, clients: int, seconds: float, pace: float = 0.0
+) -> Round:
+    """Call `work(client)` in a loop from `clients` threads for `seconds`; count outcomes.
+
+    With `pace`, each client starts a request every `pace` seconds at most (people reading
+    pages at a steady rate) instead of one right after the other.
+    """
     result = Round(seconds=seconds)
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
     def loop(client: int) -> None:
+        due = time.perf_counter() + pace * client / max(clients, 1)  # spread the first requests
         for _ in range(MAX_REQUESTS_PER_ROUND):
+            if pace:
+                time.sleep(max(0.0, min(due, deadline) - time.perf_counter()))
+                due += pace
             if time.perf_counter() >= deadline:
                 return
             started = time.perf_counter()
@@ -405,6 +415,13 @@ def raw_argon2_rate(app: Flask, *, threads: int, seconds: float, niced: bool = F
 @click.command("storm")
 @click.option("--sign-ins", "storm_clients", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--pages", "page_clients", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--page-rate",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Inbox requests per second of all page clients together (0: as fast as they can).",
+)
 @click.option("--seconds", default=4.0, show_default=True, type=click.FloatRange(0.1, 120))
 @click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 50))
 @click.option("--couples", default=8, show_default=True, type=click.IntRange(1, 200))
@@ -415,6 +432,7 @@ def raw_argon2_rate(app: Flask, *, threads: int, seconds: float, niced: bool = F
 def storm_command(
     storm_clients: int,
     page_clients: int,
+    page_rate: float,
     seconds: float,
     rounds: int,
     couples: int,
@@ -440,13 +458,19 @@ def storm_command(
             stormers = clients_for(port, real, 1, seed_value=2)[:1] * storm_clients
             for reader in readers:
                 reader.inbox()
+            pace = page_clients / page_rate if page_rate else 0.0
             idle, pages, sign_ins = [], [], []
             for _ in range(rounds):
                 idle.append(
-                    run_round(lambda i: readers[i].inbox(), clients=page_clients, seconds=seconds)
+                    run_round(
+                        lambda i: readers[i].inbox(),
+                        clients=page_clients,
+                        seconds=seconds,
+                        pace=pace,
+                    )
                 )
                 pages_round, sign_in_round = _storm_round(
-                    readers, stormers, seconds, retry_after=config["KDF_RETRY_AFTER"]
+                    readers, stormers, seconds, retry_after=config["KDF_RETRY_AFTER"], pace=pace
                 )
                 pages.append(pages_round)
                 sign_ins.append(sign_in_round)
@@ -463,12 +487,15 @@ def storm_command(
         slots=slots,
         described=described,
         storm_clients=storm_clients,
+        page_rate=page_rate,
         rounds=rounds,
         seconds=seconds,
     )
 
 
-def _storm_round(readers: list[Client], stormer: list[Client], seconds: float, retry_after: float):
+def _storm_round(
+    readers: list[Client], stormer: list[Client], seconds: float, retry_after: float, pace: float
+):
     """Readers load the inbox while every stormer signs in again and again, for `seconds`."""
     results: dict[str, Round] = {}
     deadline = time.perf_counter() + seconds
@@ -486,18 +513,32 @@ def _storm_round(readers: list[Client], stormer: list[Client], seconds: float, r
     thread.start()
     time.sleep(min(0.5, seconds / 4))  # let the storm build up before measuring pages
     results["pages"] = run_round(
-        lambda i: readers[i].inbox(), clients=len(readers), seconds=seconds
+        lambda i: readers[i].inbox(), clients=len(readers), seconds=seconds, pace=pace
     )
     thread.join(timeout=seconds + 120)
     return results["pages"], results["sign_ins"]
 
 
 def _report_storm(
-    idle, pages, sign_ins, *, raw, raw_niced, slots, described, storm_clients, rounds, seconds
+    idle,
+    pages,
+    sign_ins,
+    *,
+    raw,
+    raw_niced,
+    slots,
+    described,
+    storm_clients,
+    page_rate,
+    rounds,
+    seconds,
 ):
     click.echo(
-        f"sign-in storm: {described}, {storm_clients} clients signing in, KDF budget {slots} "
-        f"slots, {os.cpu_count()} CPUs, {rounds} interleaved rounds of {seconds:g} s"
+        f"sign-in storm: {described}, {storm_clients} clients signing in, inbox at "
+        f"{page_rate:g}/s"
+        + (" (as fast as possible)" if not page_rate else "")
+        + f", KDF budget {slots} slots, {os.cpu_count()} CPUs, {rounds} interleaved rounds "
+        f"of {seconds:g} s"
     )
     page_ratio = pages.percentile(0.95) / max(idle.percentile(0.95), 1e-9)
     rate_ratio = sign_ins.per_second / max(raw, 1e-9)
