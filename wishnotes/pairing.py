@@ -138,7 +138,13 @@ def partner_of(user: User) -> User | None:
     """Return the other member of the user's pair, if paired."""
     if user.pair_id is None:
         return None
-    return db.session.scalar(select(User).where(User.pair_id == user.pair_id, User.id != user.id))
+    # By primary keys, so a page whose user was loaded with the partner reads nothing here.
+    pair = db.session.get(Pair, user.pair_id)
+    if pair is None:
+        return None
+    other_id = pair.second_user_id if pair.first_user_id == user.id else pair.first_user_id
+    partner = db.session.get(User, other_id) if other_id is not None else None
+    return partner if partner is not None and partner.pair_id == user.pair_id else None
 
 
 def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
@@ -163,6 +169,19 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     db.session.commit()
     db.session.refresh(user)
     return pair
+
+
+def purge_finished_invites(*, now: datetime) -> int:
+    """Delete invites that can no longer be accepted (used, withdrawn, expired); return how many."""
+    count = db.session.execute(
+        delete(Invite).where(
+            (Invite.used_at.is_not(None))
+            | (Invite.revoked_at.is_not(None))
+            | (Invite.expires_at <= now)
+        )
+    ).rowcount
+    db.session.commit()
+    return count
 
 
 def forget_wishes(*, pair_id: int) -> None:

@@ -237,12 +237,15 @@ def bench_login(limit: int, seconds: float, threads: int, database_url: str | No
 
 def _add_commands() -> None:
     # Imported here: each module builds on the shared pieces above.
+    from wishnotes.bench.crypto import crypto_command
     from wishnotes.bench.emails import bench_emails
+    from wishnotes.bench.history import history_command
     from wishnotes.bench.load import load_command, storm_command
     from wishnotes.bench.notes import notes_command
     from wishnotes.bench.pages import pages
 
-    for command in (notes_command, bench_emails, pages, load_command, storm_command):
+    commands = (notes_command, bench_emails, pages, load_command, storm_command)
+    for command in (*commands, history_command, crypto_command):
         bench.add_command(command)
 
 
