@@ -170,7 +170,8 @@ def seed(app: Flask, *, couples: int, filler_couples: int, notes_each: int) -> l
         a_id, b_id = make_user(app, first, "Ada"), make_user(app, second, "Bo")
         with app.app_context():
             a, b = db.session.get(User, a_id), db.session.get(User, b_id)
-            token = pairing.create_invite(user=a, now=now())
+            a_key = accounts.authenticate(email=first, password=PASSWORD, kdf=kdf_runner)
+            token = pairing.create_invite(user=a, user_key=a_key.user_key, now=now())
             b_key = accounts.authenticate(email=second, password=PASSWORD, kdf=kdf_runner)
             pairing.accept_invite(user=b, token=token, now=now(), user_key=b_key.user_key)
             received = [

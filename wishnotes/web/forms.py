@@ -8,7 +8,6 @@ from wtforms import (
     DateField,
     EmailField,
     HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -17,8 +16,8 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length
-from wtforms.widgets import HiddenInput
 
+from wishnotes import submissions
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
 from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, TITLE_MAX
 
@@ -72,6 +71,22 @@ class ActionForm(FlaskForm):
     """A button that changes something: it carries only the CSRF token."""
 
 
+class OnceForm(FlaskForm):
+    """A form that creates something: a second post of the same form creates nothing more.
+
+    The key is minted with the form and posted back with it (see wishnotes.submissions); a
+    form shown again after an error keeps the key it was posted with.
+    """
+
+    submission_key = HiddenField(
+        default=submissions.mint, validators=[Length(max=submissions.KEY_LENGTH)]
+    )
+
+
+class InviteForm(OnceForm):
+    """The button that makes an invite link."""
+
+
 class UnpairForm(FlaskForm):
     confirm = BooleanField(
         "Yes, end our pair", validators=[DataRequired("Please tick the box to confirm.")]
@@ -79,9 +94,7 @@ class UnpairForm(FlaskForm):
 
 
 class RecoveryConfirmForm(FlaskForm):
-    # The kit rides along in the page that shows it, so the server never has to store it.
-    kit = HiddenField(validators=[DataRequired()])
-    index = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    # Which group is asked, and what it must be, stay in the key session (never in the form).
     next = HiddenField()
     typed = StringField(
         "Type group number",
@@ -175,7 +188,7 @@ class AppearanceForm(FlaskForm):
 # --- notes ---------------------------------------------------------------------------------
 
 
-class ComposeForm(FlaskForm):
+class ComposeForm(OnceForm):
     title = StringField(
         "A title, if you like",
         render_kw={"maxlength": TITLE_MAX, "autocomplete": "off"},
@@ -278,7 +291,7 @@ _WEEKDAYS = [
 ]
 
 
-class StartWeekForm(FlaskForm):
+class StartWeekForm(OnceForm):
     theme = SelectField("Theme", choices=_theme_choices, validate_choice=False)
     start_date = DateField(
         "First day",

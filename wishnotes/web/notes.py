@@ -33,6 +33,7 @@ from wishnotes.errors import (
     Locked,
     NoteNotFound,
     NotPaired,
+    StoredKdfRefused,
 )
 from wishnotes.extensions import login_manager
 from wishnotes.web import keys
@@ -53,6 +54,10 @@ ANSWER_FOR_WRITER = {
 LOCKED_WHILE_WRITING = (
     "Your notes locked themselves while you were writing. Your words are still here: "
     "enter your password and send again."
+)
+PAIR_ENDED_WHILE_WRITING = (
+    "Your pair ended while you were writing, so the note was not sent. Your words are still "
+    "here, for you to keep."
 )
 UNREADABLE = (
     "This note could not be opened, so nothing of it is shown. It may have been changed after "
@@ -175,10 +180,13 @@ def _send(form: ComposeForm) -> bool:
             title=form.title.data,
             sealed=form.sealed.data,
             prompt_key=form.prompt_key.data or None,
+            submission_key=form.submission_key.data,
             now=now(),
         )
     except Locked:
         form.password.errors.append(LOCKED_WHILE_WRITING)
+    except NotPaired:
+        form.form_errors.append(PAIR_ENDED_WHILE_WRITING)
     except InvalidCredentials:
         form.password.errors.append("That password does not match.")
     except InvalidInput as exc:
@@ -186,6 +194,8 @@ def _send(form: ComposeForm) -> bool:
     except KeyChanged as exc:
         form.form_errors.append(exc.message)
         g.key_changed = True
+    except StoredKdfRefused as exc:
+        form.form_errors.append(exc.message)
     return not form.errors
 
 

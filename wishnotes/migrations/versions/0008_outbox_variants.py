@@ -1,7 +1,7 @@
 """outbox variants: one stored body per bulk email variant, filled in at delivery
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0006
 Create Date: 2026-11-30 17:45:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008'
-down_revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
