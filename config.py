@@ -35,6 +35,9 @@ class BaseConfig:
     # Seconds a pooled connection may sit unused before it is pinged at its next use (a ping
     # on every use would cost a round trip per request; see wishnotes.database).
     DATABASE_PING_AFTER = 10.0
+    # False behind PgBouncer in transaction pooling (older than 1.21): psycopg then never
+    # prepares statements on the server (prepare_threshold=None).
+    DATABASE_PREPARED_STATEMENTS = True
     REDIS_URL: str | None = None
 
     # Web security.
@@ -61,7 +64,14 @@ class BaseConfig:
     KDF_MEMORY_KIB = 65536
     KDF_ITERATIONS = 3
     KDF_LANES = 1
-    KDF_CONCURRENCY = max(1, os.cpu_count() or 1)
+    # The machine-wide budget (wishnotes.kdf): Argon2id runs at once on this host, across all
+    # its worker processes = min(cores, KDF_MEMORY_MIB // memory of one run), at least 1.
+    KDF_CONCURRENCY: int | None = None  # cores to use; None: the cores this process may use
+    KDF_MEMORY_MIB = 1024
+    KDF_SLOTS_DIR: str | None = None  # shared by the host's workers; None: instance/kdf-slots
+    KDF_QUEUE = 2  # sign-ins one process lets wait or run at once; more are told "busy"
+    KDF_WAIT = 5.0  # seconds a sign-in waits for a slot before "busy, try again"
+    KDF_RETRY_AFTER = 3  # the Retry-After of that answer, in seconds
     KEY_SESSION_IDLE = timedelta(minutes=30)
     KEY_SESSION_ABSOLUTE = timedelta(hours=12)
 
@@ -167,6 +177,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "SECRET_KEY": ("SECRET_KEY", str),
     "PEPPER": ("PEPPER", str),
     "DATABASE_PING_AFTER": ("DATABASE_PING_AFTER", float),
+    "DATABASE_PREPARED_STATEMENTS": ("DATABASE_PREPARED_STATEMENTS", _bool),
     "REDIS_URL": ("REDIS_URL", str),
     "BASE_URL": ("BASE_URL", str),
     "MAIL_FROM": ("MAIL_FROM", str),
@@ -183,6 +194,12 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "OUTBOX_RETENTION_DAYS": ("OUTBOX_RETENTION", _days),
     "PROXY_HOPS": ("PROXY_HOPS", int),
     "KDF_CONCURRENCY": ("KDF_CONCURRENCY", int),
+    "KDF_MEMORY_KIB": ("KDF_MEMORY_KIB", int),
+    "KDF_ITERATIONS": ("KDF_ITERATIONS", int),
+    "KDF_MEMORY_MIB": ("KDF_MEMORY_MIB", int),
+    "KDF_SLOTS_DIR": ("KDF_SLOTS_DIR", str),
+    "KDF_QUEUE": ("KDF_QUEUE", int),
+    "KDF_WAIT": ("KDF_WAIT", float),
     "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),
     "LOG_LEVEL": ("LOG_LEVEL", str),
     "QUICK_EXIT_URL": ("QUICK_EXIT_URL", str),

@@ -317,7 +317,7 @@ def test_recovery_kit_confirmation_refuses_a_wrong_group_and_an_older_kit(app_ct
     reg = _register(app_ctx)
     check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
     wrong = "AAAA" if check.group != "AAAA" else "BBBB"
-    with pytest.raises(InvalidInput, match="does not match"):
+    with pytest.raises(InvalidInput, match="Not quite"):
         accounts.confirm_recovery_kit(user=reg.user, check=check, typed=wrong, now=now())
     accounts.new_recovery_key(
         user=reg.user, user_key=reg.user_key, pepper=app_ctx.config["PEPPER_BYTES"]
@@ -325,3 +325,47 @@ def test_recovery_kit_confirmation_refuses_a_wrong_group_and_an_older_kit(app_ct
     with pytest.raises(InvalidInput, match="no longer valid"):
         accounts.confirm_recovery_kit(user=reg.user, check=check, typed=check.group, now=now())
     assert reg.user.recovery_confirmed_at is None
+
+
+def test_new_accounts_weekly_emails_are_spread_over_calm_evening_slots(app_ctx):
+    slots = []
+    for number in range(15):
+        user = _register(app_ctx, email=f"person{number}@example.com").user
+        assert user.daily_hour == user.weekly_hour  # a daily email, once turned on, too
+        slots.append((user.weekly_weekday, user.weekly_hour))
+    assert len(set(slots)) == 15  # fifteen sign-ups, fifteen different slots
+    assert {weekday for weekday, _ in slots} == {4, 5, 6}  # Friday to Sunday
+    assert {hour for _, hour in slots} == {17, 18, 19, 20, 21}
+
+
+def test_the_default_slot_is_a_deterministic_function_of_the_user_id():
+    from wishnotes import preferences
+
+    assert preferences.default_slot(1) == preferences.default_slot(16)
+    assert preferences.default_slot(0) == (4, 17)
+    assert preferences.default_slot(14) == (6, 21)
+
+
+def test_registration_takes_the_time_zone_the_browser_gave(app_ctx):
+    user = accounts.register(
+        email="ada@example.com",
+        display_name="Ada",
+        password=PASSWORD,
+        kdf=app_ctx.extensions["wishnotes.kdf"],
+        now=now(),
+        timezone="Europe/Berlin",
+    ).user
+    assert db.session.get(User, user.id).timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("zone", [None, "", "Mars/Base", "Europe/" + "B" * 300])
+def test_an_unknown_or_missing_time_zone_leaves_utc_and_still_registers(app_ctx, zone):
+    user = accounts.register(
+        email="ada@example.com",
+        display_name="Ada",
+        password=PASSWORD,
+        kdf=app_ctx.extensions["wishnotes.kdf"],
+        now=now(),
+        timezone=zone,
+    ).user
+    assert db.session.get(User, user.id).timezone == "UTC"

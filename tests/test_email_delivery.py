@@ -528,7 +528,7 @@ def test_a_serve_that_ignores_sigint_is_still_stopped(tmp_path):
 def test_the_email_benchmark_runs_and_prints_its_figures():
     from click.testing import CliRunner
 
-    from wishnotes.bench_emails import bench_emails
+    from wishnotes.bench.emails import bench_emails
 
     result = CliRunner().invoke(bench_emails, ["--users", "40", "--scan-users", "200"])
     assert result.exit_code == 0, result.output

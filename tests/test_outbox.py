@@ -10,6 +10,7 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from wishnotes import accounts, mail, notes, outbox
@@ -373,3 +374,63 @@ def test_messages_carry_non_ascii_subjects_names_and_bodies_intact():
     assert parsed.get_body(("plain",)).get_content().startswith("Grüße, Ada — xxx")
     assert parsed["List-Unsubscribe"] == "<https://example.org/unsubscribe/" + "t" * 120 + ">"
     assert parsed["Date"].datetime == T0
+
+
+@contextmanager
+def counted_commits():
+    """Count commits: COMMITs of transactions, and writes on autocommit connections."""
+    counts = {"commits": 0}
+
+    def on_commit(connection):
+        counts["commits"] += 1
+
+    def on_execute(connection, cursor, statement, parameters, context, executemany):
+        autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        if autocommit and statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            counts["commits"] += 1
+
+    sa.event.listen(db.engine, "commit", on_commit)
+    sa.event.listen(db.engine, "after_cursor_execute", on_execute)
+    try:
+        yield counts
+    finally:
+        sa.event.remove(db.engine, "commit", on_commit)
+        sa.event.remove(db.engine, "after_cursor_execute", on_execute)
+
+
+def test_delivery_commits_once_per_email(app_ctx, ada):
+    for period in ("a", "b", "c", "d", "e", "f", "g", "h"):
+        queue(ada, period=period)
+    with counted_commits() as counts:
+        assert deliver(ScriptedTransport()).sent == 8
+    # Eight emails; the rest are the pass's reads (due rows, rows, users, variants).
+    assert counts["commits"] <= 8 + 5
+    assert [row.status for row in rows()] == ["sent"] * 8
+
+
+def test_a_bulk_email_is_filled_in_for_its_recipient_at_delivery(app_ctx, ada):
+    variant = mail.Rendered(
+        subject="Your weekly reminder",
+        text="Hello \x1fname\x1f, bye: \x1funsubscribe_url\x1f",
+        html='<p>Hello \x1fname\x1f</p><a href="\x1funsubscribe_url\x1f">stop</a>',
+    )
+    ada.display_name = "Ada & <Co>"
+    db.session.commit()
+    email = outbox.Queued(
+        user_id=ada.id,
+        kind="weekly",
+        period="p1",
+        to_address=ada.email,
+        rendered=variant,
+        unsubscribe_url="https://x.test/u/1",
+        send_after=T0,
+        variant_id=outbox.store_variant(variant, now=T0),
+    )
+    outbox.enqueue_many([email], now=T0)
+    db.session.commit()
+    assert (rows()[0].text_body, rows()[0].html_body) == ("", "")
+    transport = ScriptedTransport()
+    assert deliver(transport).sent == 1
+    assert plain_text(transport.sent[0]).strip() == "Hello Ada & <Co>, bye: https://x.test/u/1"
+    html = transport.sent[0].get_payload(1).get_payload(decode=True).decode()
+    assert "Hello Ada &amp; &lt;Co&gt;" in html and 'href="https://x.test/u/1"' in html

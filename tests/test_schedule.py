@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from wishnotes import preferences, program, schedule
+from wishnotes import outbox, preferences, program, schedule
 from wishnotes.extensions import db
-from wishnotes.models import OutboxEmail, User
+from wishnotes.models import OutboxEmail, OutboxVariant, User
 
 from .conftest import pair_users, register_user, start_agreed_week
 
@@ -17,7 +17,8 @@ ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
 
 
 def make_pair(app, first: str, second: str, **settings) -> tuple[int, int]:
-    """Register and pair two users; give both the same email settings."""
+    """Register and pair two users; give both the same email settings (Sunday 18:00 unless told)."""
+    settings = {"weekly_weekday": 6, "weekly_hour": 18, "daily_hour": 18, **settings}
     a, _ = register_user(app, f"{first}@example.com", first.title())
     b, _ = register_user(app, f"{second}@example.com", second.title())
     pair_users(app, a, b)
@@ -217,10 +218,11 @@ def test_weekly_email_describes_the_week_without_discretion_only_when_asked(app)
         schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
         discreet, plain = weekly_rows(a)[0], weekly_rows(b)[0]
         assert discreet.subject == "Your weekly summary"
-        assert "Writing down a wish" not in discreet.text_body + discreet.html_body
+        discreet_body, plain_body = outbox.contents(discreet), outbox.contents(plain)
+        assert "Writing down a wish" not in discreet_body.text + discreet_body.html
         assert plain.subject == "This week's theme: Writing down a wish"
-        assert "day 3" in plain.text_body
-        assert "Ada" not in plain.subject + plain.text_body + plain.html_body  # no partner name
+        assert "day 3" in plain_body.text
+        assert "Ada" not in plain.subject + plain_body.text + plain_body.html  # no partner name
 
 
 def test_names_are_escaped_in_the_html_part_and_kept_as_typed_in_the_text(app):
@@ -231,8 +233,23 @@ def test_names_are_escaped_in_the_html_part_and_kept_as_typed_in_the_text(app):
         db.session.commit()
         schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
         row = weekly_rows(a)[0]
-        assert 'Hello Ada <b>"&,' in row.text_body
-        assert "Hello Ada &lt;b&gt;&#34;&amp;," in row.html_body
-        assert "<b>" not in row.html_body
-        assert f'href="{row.unsubscribe_url}"' in row.html_body
-        assert "\x00" not in row.text_body + row.html_body
+        body = outbox.contents(row)
+        assert 'Hello Ada <b>"&,' in body.text
+        assert "Hello Ada &lt;b&gt;&#34;&amp;," in body.html
+        assert "<b>" not in body.html
+        assert f'href="{row.unsubscribe_url}"' in body.html
+        assert "\x1f" not in body.text + body.html
+
+
+def test_a_pass_stores_each_email_variant_once_not_a_body_per_person(app):
+    make_pair(app, "ada", "bo", timezone="UTC")
+    make_pair(app, "cy", "di", timezone="UTC")
+    with app.app_context():
+        schedule.queue_due(now=datetime(2026, 3, 1, 18, tzinfo=UTC))
+        rows = weekly_rows()
+        assert len(rows) == 4
+        assert {(row.text_body, row.html_body) for row in rows} == {("", "")}
+        assert len({row.variant_id for row in rows}) == 1  # four people, one stored body
+        assert db.session.scalar(select(func.count()).select_from(OutboxVariant)) == 1
+        names = {outbox.contents(row).text.split(",")[0] for row in rows}
+        assert names == {"Hello Ada", "Hello Bo", "Hello Cy", "Hello Di"}

@@ -95,20 +95,29 @@ def _crypto_self_test() -> None:
 
 
 def register_crypto(app: Flask) -> None:
-    """Refuse to start without Argon2id and HPKE; set up the capped login KDF."""
-    from wishnotes import crypto
-    from wishnotes.kdf import KdfRunner
+    """Refuse to start without Argon2id and HPKE; set up the login KDF and its machine budget."""
+    from wishnotes import crypto, kdf
 
     _crypto_self_test()
+    config = app.config
     params = crypto.KdfParams(
-        memory_kib=app.config["KDF_MEMORY_KIB"],
-        iterations=app.config["KDF_ITERATIONS"],
-        lanes=app.config["KDF_LANES"],
+        memory_kib=config["KDF_MEMORY_KIB"],
+        iterations=config["KDF_ITERATIONS"],
+        lanes=config["KDF_LANES"],
     )
-    app.extensions["wishnotes.kdf"] = KdfRunner(
-        pepper=app.config["PEPPER_BYTES"],
+    budget = kdf.budget(
+        cores=config["KDF_CONCURRENCY"] or kdf.usable_cores(),
+        memory_mib=config["KDF_MEMORY_MIB"],
         params=params,
-        max_concurrent=app.config["KDF_CONCURRENCY"],
+    )
+    app.extensions["wishnotes.kdf"] = kdf.KdfRunner(
+        pepper=config["PEPPER_BYTES"],
+        params=params,
+        max_concurrent=budget.slots,
+        slots_dir=Path(config["KDF_SLOTS_DIR"] or Path(app.instance_path) / "kdf-slots"),
+        queue=config["KDF_QUEUE"],
+        wait=config["KDF_WAIT"],
+        retry_after=config["KDF_RETRY_AFTER"],
     )
 
 
@@ -116,9 +125,13 @@ def register_database(app: Flask) -> None:
     """Default to a SQLite file in the instance folder; use psycopg 3 for PostgreSQL URLs."""
     from wishnotes import database
 
-    app.config["SQLALCHEMY_DATABASE_URI"] = database.normalize_url(
+    app.config["SQLALCHEMY_DATABASE_URI"] = url = database.normalize_url(
         app.config.get("SQLALCHEMY_DATABASE_URI"), instance_path=Path(app.instance_path)
     )
+    if not app.config["DATABASE_PREPARED_STATEMENTS"] and not database.is_sqlite(url):
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])  # a copy: the default is shared
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_extensions(app: Flask) -> None:

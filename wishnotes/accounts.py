@@ -17,7 +17,16 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keyring_store, keysessions, locks, logins, lookalikes
+from wishnotes import (
+    crypto,
+    keyring_store,
+    keysessions,
+    locks,
+    logins,
+    lookalikes,
+    preferences,
+    timezones,
+)
 from wishnotes.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -139,9 +148,19 @@ def check_password(password: str, *, email: str | None = None, field: str = "pas
 
 
 def register(
-    *, email: str, display_name: str, password: str, kdf: KdfRunner, now: datetime
+    *,
+    email: str,
+    display_name: str,
+    password: str,
+    kdf: KdfRunner,
+    now: datetime,
+    timezone: str | None = None,
 ) -> Registration:
-    """Create an account with fresh keys; return it with its user key and recovery key."""
+    """Create an account with fresh keys; return it with its user key and recovery key.
+
+    `timezone` is the person's IANA zone as their browser reported it; a missing or unknown
+    one leaves UTC (the email settings page changes it), it never stops a registration.
+    """
     email = normalize_email(email)
     display_name = check_display_name(display_name)
     check_password(password, email=email)
@@ -168,6 +187,7 @@ def register(
         hpke_public=public.hpke_public,
         sign_public=public.sign_public,
         key_id=public.key_id,
+        timezone=_zone_or_default(timezone),
     )
     db.session.add(user)
     try:
@@ -175,6 +195,8 @@ def register(
     except IntegrityError:
         db.session.rollback()
         raise EmailTaken() from None
+    user.weekly_weekday, user.weekly_hour = preferences.default_slot(user.id)
+    user.daily_hour = user.weekly_hour
 
     auth_value, kek = kdf.derive(password, salt=salt, params=kdf.params)
     user.auth_digest = crypto.auth_digest(auth_value)
@@ -191,6 +213,13 @@ def register(
         db.session.rollback()
         raise EmailTaken() from None
     return Registration(user=user, user_key=user_key, recovery_key=recovery_key)
+
+
+def _zone_or_default(name: str | None) -> str:
+    try:
+        return timezones.check(name)
+    except InvalidInput:
+        return timezones.DEFAULT
 
 
 def authenticate(*, email: str, password: str, kdf: KdfRunner) -> Unlocked:

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Delete expired sessions, logins, invites and reset links once.",
     ),
     "demo": ("wishnotes.demo:demo", "Create a demo pair to try the app alone (development)."),
-    "bench": ("wishnotes.bench_cli:bench", "Measure throughput on this machine."),
+    "bench": ("wishnotes.bench:bench", "Measure throughput and cost on this machine."),
     "routes": ("flask.cli:routes_command", "List the app's routes."),
     "shell": ("flask.cli:shell_command", "Open a Python shell inside the app."),
 }

@@ -16,8 +16,14 @@ from flask.cli import with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--trusted-proxy",
+    default="*",
+    show_default=True,
+    help="Address of the proxy whose X-Forwarded-* headers count, when PROXY_HOPS > 0.",
+)
 @with_appcontext
-def serve(host: str, port: int, threads: int) -> None:
+def serve(host: str, port: int, threads: int, trusted_proxy: str) -> None:
     """Serve the app with waitress (a production WSGI server, no debugger)."""
     import waitress
     from flask_migrate import upgrade
@@ -40,10 +46,39 @@ def serve(host: str, port: int, threads: int) -> None:
     click.echo(where_emails_go(app.config))
     click.echo(f"Wishnotes on http://{host}:{port}/ ({app.config['ENV']})")
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="wishnotes")
+        waitress.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="wishnotes",
+            **proxy_settings(app.config["PROXY_HOPS"], trusted_proxy=trusted_proxy),
+        )
     finally:
         if consumer is not None:
             consumer.stop(graceful=True)
+
+
+PROXY_HEADERS = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port"}
+)
+
+
+def proxy_settings(hops: int, *, trusted_proxy: str) -> dict:
+    """Return waitress's trusted-proxy settings for `hops` reverse proxies (none for 0).
+
+    waitress drops X-Forwarded-* from a peer it does not trust before the app sees them, so
+    without these the app's ProxyFix never runs: no request would count as HTTPS and every
+    client would share the proxy's address (and its rate limits).
+    """
+    if hops <= 0:
+        return {}
+    return {
+        "trusted_proxy": trusted_proxy,
+        "trusted_proxy_count": hops,
+        "trusted_proxy_headers": PROXY_HEADERS,
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 def configure_logging(app) -> None:

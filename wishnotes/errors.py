@@ -32,6 +32,16 @@ class EmailTaken(InvalidInput):
         super().__init__("An account with this email already exists.", field="email")
 
 
+class KdfBusy(WishnotesError):
+    """Every Argon2id slot of the machine stayed busy for the longest wait allowed."""
+
+    message = "Many people are signing in right now. Please try again in a moment."
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
 class StoredKdfRefused(WishnotesError):
     """KDF parameters read from a row are outside the floor and ceiling: a row was tampered with.
 

@@ -337,6 +337,17 @@ class ProgramWeek(db.Model):
         return f"<ProgramWeek {self.id}>"
 
 
+class OutboxVariant(db.Model):
+    """The body of a bulk email as many recipients get it, with slots for name and link."""
+
+    __tablename__ = "outbox_variants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OutboxEmail(db.Model):
     """One email, written in the same transaction as its cause and delivered by a job.
 
@@ -359,6 +370,9 @@ class OutboxEmail(db.Model):
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
     unsubscribe_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Bulk emails (weekly, daily) share one body: empty bodies here, the recipient's name and
+    # unsubscribe link filled into the variant at delivery.
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_variants.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,15 +5,20 @@ commits. Each row has an idempotency key "kind:user:period" that is unique in th
 inserted with ON CONFLICT DO NOTHING, so a cause replayed or a schedule run twice queues once.
 
 Delivery (`deliver_due`) takes due rows one at a time with a guarded UPDATE (pending, or a
-"sending" row whose lease ran out -> sending, with a fresh claim token and lease), commits the
-claim, sends, and records "sent" at once, in one autocommitted UPDATE right after the server's
-reply. Two workers never send the same row, and a worker stopped at any point leaves at most
-the one row it had claimed, which another worker takes after the lease (EMAIL_LEASE).
+"sending" row whose lease ran out -> sending, with a fresh claim token and lease), sends, and
+records "sent" in one UPDATE right after the server's reply, committed with the claim of the
+next row (or at the end of the pass): one commit per email. Two workers never send the same
+row, and a worker stopped at any point leaves at most the one row it had claimed, which another
+worker takes after the lease (EMAIL_LEASE).
+
+Bulk emails (weekly, daily) store their body once per variant (`store_variant`); the row keeps
+only the recipient's address and unsubscribe link, and delivery fills in the name and link.
 
 The only duplicate window: the worker dies after the SMTP server accepted a message and before
-its "sent" record is written (one single-row UPDATE, issued as soon as the reply arrives). That
-message goes out again after the lease, with the same Message-ID, so mail clients can collapse
-the two. Nothing is sent twice in any other case, and nothing is dropped.
+its "sent" record is committed (two single-row UPDATEs: the record, issued as soon as the reply
+arrives, and the next claim). That message goes out again after the lease, with the same
+Message-ID, so mail clients can collapse the two. Nothing is sent twice in any other case, and
+nothing is dropped.
 
 Retries: a temporary failure (server down, timeout, 4xx) is retried with exponential backoff
 for EMAIL_GIVE_UP_AFTER; a permanent one (5xx) EMAIL_MAX_ATTEMPTS times. Given up rows are
@@ -26,20 +31,21 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from wishnotes import mail, preferences
 from wishnotes.errors import DeliveryError, DeliveryRejected, ServerUnavailable
 from wishnotes.extensions import db
-from wishnotes.models import OutboxEmail, User
+from wishnotes.models import OutboxEmail, OutboxVariant, User
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,9 @@ class Queued:
     rendered: mail.Rendered
     unsubscribe_url: str | None
     send_after: datetime
+    # A bulk email: `rendered` is the variant stored under this id, with slots filled in at
+    # delivery (the recipient's name and unsubscribe link); the row itself keeps no body.
+    variant_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,8 +141,12 @@ def enqueue_many(emails: Iterable[Queued], *, now: datetime) -> int:
     rows = [_row(email, domain=domain, now=now) for email in emails]
     if not rows:
         return 0
-    insert = _insert_ignoring_duplicates(db.session.get_bind().dialect.name)
-    inserted = len(db.session.execute(insert.returning(_ROWS.c.id), rows).all())
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        inserted = _insert_unnested(rows)
+    else:
+        insert = _insert_ignoring_duplicates(dialect)
+        inserted = len(db.session.execute(insert.returning(_ROWS.c.id), rows).all())
     if inserted and any(row["next_attempt_at"] <= now for row in rows):
         db.session.info[KICK] = True
     return inserted
@@ -150,14 +163,56 @@ def _row(email: Queued, *, domain: str, now: datetime) -> dict[str, Any]:
         "to_address": email.to_address,
         "message_id": mail.new_message_id(domain),
         "subject": email.rendered.subject,
-        "text_body": email.rendered.text,
-        "html_body": email.rendered.html,
+        "text_body": "" if email.variant_id else email.rendered.text,
+        "html_body": "" if email.variant_id else email.rendered.html,
         "unsubscribe_url": email.unsubscribe_url,
+        "variant_id": email.variant_id,
         "status": PENDING,
         "attempts": 0,
         "next_attempt_at": email.send_after,
         "created_at": now,
     }
+
+
+# PostgreSQL takes a batch as one array per column in one short statement: a multi-row
+# VALUES list of thousands of parameters costs more to build and parse than to insert.
+_ARRAY_TYPES = {
+    "user_id": "integer[]",
+    "variant_id": "integer[]",
+    "attempts": "integer[]",
+    "next_attempt_at": "timestamp[]",
+    "created_at": "timestamp[]",
+}
+
+
+def _insert_unnested(rows: list[dict[str, Any]]) -> int:
+    columns = list(rows[0])
+    arrays = [
+        [_naive_utc(row[name]) if name in _TIMES else row[name] for row in rows] for name in columns
+    ]
+    unnest = ", ".join(f"%b::{_ARRAY_TYPES.get(name, 'text[]')}" for name in columns)
+    statement = (
+        f"INSERT INTO {_ROWS.name} ({', '.join(columns)}) SELECT * FROM unnest({unnest}) "  # noqa: S608 - column names from the code
+        "ON CONFLICT (idempotency_key) DO NOTHING"
+    )
+    # Straight to psycopg, in the session's transaction: binary parameters need no escaping.
+    driver = db.session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(statement, arrays)
+        return cursor.rowcount
+
+
+_TIMES = frozenset({"next_attempt_at", "created_at"})
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)  # how UTCDateTime stores it
+
+
+def store_variant(rendered: mail.Rendered, *, now: datetime) -> int:
+    """Store the body of a bulk email once, in the caller's transaction; return its id."""
+    row = {"text_body": rendered.text, "html_body": rendered.html, "created_at": now}
+    return db.session.execute(insert(OutboxVariant).returning(OutboxVariant.id), row).scalar_one()
 
 
 def _insert_ignoring_duplicates(dialect: str):
@@ -324,6 +379,7 @@ def deliver_due(
     report.more = len(ids) == limit
     rows = _load(ids)
     users = _load_users({row.user_id for row in rows.values()})
+    variants = _load_variants({row.variant_id for row in rows.values()} - {None})
     connection = None
     with ExitStack() as stack:
         ledger = stack.enter_context(_ledger())
@@ -340,12 +396,13 @@ def deliver_due(
                 ledger.finish(row, token, status=SKIPPED, now=now, error=reason)
                 report.skipped += 1
                 continue
+            text, html = _bodies(row, variants, users[row.user_id])
             message = mail.build_message(
                 mail_from=mail_from,
                 to=row.to_address,
                 subject=row.subject,
-                text=row.text_body,
-                html=row.html_body,
+                text=text,
+                html=html,
                 message_id=row.message_id,
                 unsubscribe_url=row.unsubscribe_url,
                 date=now,
@@ -397,14 +454,43 @@ def _load_users(ids: set[int]) -> dict[int, Any]:
     if not ids:
         return {}
     table = User.__table__
-    columns = [table.c.id, table.c.weekly_email, table.c.daily_email, table.c.note_notice]
+    columns = [table.c.id, table.c.display_name]
+    columns += [table.c.weekly_email, table.c.daily_email, table.c.note_notice]
     rows = db.session.execute(select(*columns).where(table.c.id.in_(ids))).all()
     db.session.commit()
     return {row.id: row for row in rows}
 
 
-# The two statements every email runs, built once (a statement's construction costs more
-# than its execution).
+def _load_variants(ids: set[int]) -> dict[int, mail.Rendered]:
+    if not ids:
+        return {}
+    rows = db.session.execute(select(OutboxVariant).where(OutboxVariant.id.in_(ids))).scalars()
+    found = {
+        row.id: mail.Rendered(subject="", text=row.text_body, html=row.html_body) for row in rows
+    }
+    db.session.commit()
+    return found
+
+
+def contents(row: Any) -> mail.Rendered:
+    """Return an outbox row's email as its recipient gets it (a variant filled in)."""
+    variants = _load_variants({row.variant_id} - {None})
+    user = _load_users({row.user_id}).get(row.user_id)
+    text, html = _bodies(row, variants, user)
+    return mail.Rendered(subject=row.subject, text=text, html=html)
+
+
+def _bodies(row: Any, variants: dict[int, mail.Rendered], user: Any) -> tuple[str, str]:
+    """Return the text and HTML of a row: its own, or its variant filled in for the user."""
+    if row.variant_id is None:
+        return row.text_body, row.html_body
+    fields = {"name": user.display_name, "unsubscribe_url": row.unsubscribe_url or ""}
+    filled = mail.fill(variants[row.variant_id], fields)
+    return filled.text, filled.html
+
+
+# The statements every email runs, built once (a statement's construction costs more than its
+# execution).
 _CLAIM = (
     update(_ROWS)
     .where(
@@ -429,27 +515,39 @@ _RECORD_SENT = (
 @contextmanager
 def _ledger() -> Iterator[_Ledger]:
     """Open the connection a delivery pass writes its claims and records through."""
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        yield _Ledger(connection)
+    with db.engine.connect() as connection:
+        try:
+            yield _Ledger(connection)
+        except BaseException:
+            # What was recorded before the error happened (a message the server accepted) is
+            # a fact: keep it if the database still listens.
+            with suppress(SQLAlchemyError):
+                connection.commit()
+            raise
+        connection.commit()
 
 
 class _Ledger:
-    """The writes of one delivery pass: single-row UPDATEs, each committing by itself.
+    """The writes of one delivery pass: single-row UPDATEs, one commit per email.
 
-    Autocommit statements rather than session transactions: each write stands alone (there is
-    nothing to group), costs one round trip instead of three (BEGIN, UPDATE, COMMIT), and a
-    "sent" record is durable the moment its statement returns. Every UPDATE names the claim
-    token, so a worker whose lease ran out cannot overwrite the record of the one after it.
+    Each claim commits together with the outcome of the row before it ("sent", "retry later",
+    "skipped"), so a pass commits once per email instead of twice, and a worker killed at any
+    point still holds at most the one row it had claimed. Every UPDATE names the claim token,
+    so a worker whose lease ran out cannot overwrite the record of the one after it.
     """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     def claim(self, email_id: int, *, now: datetime, lease: timedelta) -> str | None:
-        """Take one due row until the lease ends; return the claim token, or None if taken."""
+        """Take one due row until the lease ends; return the claim token, or None if taken.
+
+        Commits, and with it the outcome of the row before: one commit per email.
+        """
         token = secrets.token_hex(16)
         params = {"row_id": email_id, "due_by": now, "token": token, "lease_until": now + lease}
         claimed = self.connection.execute(_CLAIM, params).rowcount
+        self.connection.commit()
         return token if claimed == 1 else None
 
     def sent(self, row: Any, token: str, *, now: datetime) -> None:

@@ -27,6 +27,10 @@ KIND_NAMES = {
     NOTE_NOTICE: "the emails about new notes",
 }
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# A new account's weekly email falls on one of these calm evening slots (weekday, local hour),
+# picked by its id: spread evenly, so not every email of the world falls due in one minute.
+DEFAULT_WEEKDAYS = (4, 5, 6)  # Friday, Saturday, Sunday
+DEFAULT_HOURS = (17, 18, 19, 20, 21)
 _TOKEN_SALT = "wishnotes.unsubscribe"  # noqa: S105 - a namespace, not a secret
 _TOKEN_MAX = 200
 
@@ -43,6 +47,14 @@ class EmailSettings:
     daily_hour: int
     note_notice: bool
     discreet_subjects: bool
+
+
+def default_slot(user_id: int) -> tuple[int, int]:
+    """Return the (weekday, hour) a new account's weekly email starts on, spread by its id."""
+    # Hours vary fastest, so consecutive sign-ups land in different hours of one evening.
+    index = user_id % (len(DEFAULT_WEEKDAYS) * len(DEFAULT_HOURS))
+    weekday, hour = divmod(index, len(DEFAULT_HOURS))
+    return DEFAULT_WEEKDAYS[weekday], DEFAULT_HOURS[hour]
 
 
 def settings_of(user: User) -> EmailSettings:

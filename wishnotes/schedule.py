@@ -15,7 +15,7 @@ on the weekday of the weekly email the daily one is left out (the weekly one nam
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,8 @@ from wishnotes.extensions import db
 from wishnotes.models import ProgramWeek, ScheduleMark, User
 
 MARK = "emails"
+# What differs per recipient in a weekly or daily email: filled in at delivery (outbox).
+SLOTS = ("name", "unsubscribe_url")
 # With no usable mark (first pass, or a --now before the mark) a pass looks back this far.
 FIRST_LOOKBACK = timedelta(hours=1)
 
@@ -91,6 +93,14 @@ class _Pass:
     batch_size: int
     merge: mail.MailMerge
     links: dict[str, str]
+    stored: dict[int, int] = field(default_factory=dict)  # id(variant) -> its OutboxVariant id
+
+    def variant_id(self, variant: mail.Rendered) -> int:
+        """Store a variant the first time an email of this pass uses it."""
+        key = id(variant)  # the merge keeps every variant alive for the whole pass
+        if key not in self.stored:
+            self.stored[key] = outbox.store_variant(variant, now=self.now)
+        return self.stored[key]
 
 
 def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
@@ -173,10 +183,10 @@ def _weekly_email(
     else:
         subject = mail.subject_for("weekly_idle", discreet=discreet)
     unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.WEEKLY)
-    rendered = run.merge.render(
+    variant = run.merge.variant(
         "weekly",
         subject=subject,
-        fields={"name": user.display_name, "unsubscribe_url": unsubscribe},
+        slots=SLOTS,
         discreet=discreet,
         state=current.state if current is not None else None,
         theme=theme,
@@ -190,9 +200,10 @@ def _weekly_email(
         kind=outbox.WEEKLY,
         period=period,
         to_address=user.email,
-        rendered=rendered,
+        rendered=variant,
         unsubscribe_url=unsubscribe,
         send_after=run.now,
+        variant_id=run.variant_id(variant),
     )
 
 
@@ -202,10 +213,10 @@ def _daily_email(
     discreet = user.discreet_subjects
     subject = mail.subject_for("daily", discreet=discreet, prompt=current.prompt.title)
     unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.DAILY)
-    rendered = run.merge.render(
+    variant = run.merge.variant(
         "daily",
         subject=subject,
-        fields={"name": user.display_name, "unsubscribe_url": unsubscribe},
+        slots=SLOTS,
         discreet=discreet,
         day=current.day,
         prompt=current.prompt,
@@ -216,9 +227,10 @@ def _daily_email(
         kind=outbox.DAILY,
         period=period,
         to_address=user.email,
-        rendered=rendered,
+        rendered=variant,
         unsubscribe_url=unsubscribe,
         send_after=run.now,
+        variant_id=run.variant_id(variant),
     )
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from wishnotes import create_app
-from wishnotes.bench_pages import CHROMIUM, CHROMIUM_ARGS, PHONE  # one set of launch settings
+from wishnotes.bench.pages import CHROMIUM, CHROMIUM_ARGS, PHONE  # one set of launch settings
 from wishnotes.extensions import db
 
 from ..conftest import PEPPER, SECRET_KEY

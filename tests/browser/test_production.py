@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from wishnotes.bench_pages import PHONE
+from wishnotes.bench.pages import PHONE
 
 from ..conftest import PEPPER, POSTGRES_URL, SECRET_KEY
 from ..processes import running

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from wishnotes.errors import KeyChanged, Locked, StoredKdfRefused
+from wishnotes.errors import KdfBusy, KeyChanged, Locked, StoredKdfRefused
 from wishnotes.extensions import db, login_manager
 
 MESSAGES = {
@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers on `app`."""
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Locked, _locked)
+    app.register_error_handler(KdfBusy, _busy)
     app.register_error_handler(StoredKdfRefused, _stored_kdf_refused)
     app.register_error_handler(KeyChanged, _key_changed)
     app.register_error_handler(HTTPException, _http_error)
@@ -63,6 +64,13 @@ def _http_error(exc: HTTPException):
 
 def _csrf_error(exc: CSRFError):
     return render_error(400, CSRF_MESSAGE)
+
+
+def _busy(exc: KdfBusy):
+    # Nothing was saved: a registration that waited too long is rolled back, not half made.
+    db.session.rollback()
+    body, code = render_error(503, exc.message)
+    return body, code, {"Retry-After": str(exc.retry_after)}
 
 
 def _locked(exc: Locked):

@@ -1,7 +1,9 @@
 """`wishnotes bench`: throughput figures measured on this machine, printed, never asserted.
 
 Each benchmark builds a throwaway instance (SQLite by default, or --database-url), serves the app
-with waitress on 127.0.0.1 and drives it over real HTTP. Every loop is bounded in count and time.
+in a process of its own (gunicorn where installed, waitress otherwise; wishnotes.bench.server)
+on 127.0.0.1 and drives it over real HTTP from this process. Every loop is bounded in count and
+time. Only the `wishnotes bench` command imports this package; the app never does.
 """
 
 from __future__ import annotations
@@ -10,12 +12,10 @@ import http.client
 import os
 import re
 import secrets
-import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -25,6 +25,7 @@ import click
 from flask import Flask
 
 from wishnotes import accounts, create_app, crypto
+from wishnotes.bench.server import served
 from wishnotes.clock import now
 from wishnotes.extensions import db
 
@@ -99,58 +100,59 @@ def bench_app(database_url: str | None, instance: Path, **overrides) -> Flask:
     return app
 
 
-@contextmanager
-def serving(app: Flask, *, threads: int = 8) -> Iterator[int]:
-    """Serve `app` with waitress on a free 127.0.0.1 port for the duration of the block."""
-    from waitress.server import create_server
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = create_server(app, host="127.0.0.1", port=port, threads=threads, ident="bench")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        # Let the worker threads finish their last request before the sockets go away.
-        server.task_dispatcher.shutdown(timeout=10)
-        server.close()
-        thread.join(timeout=10)
-
-
 class Browser:
-    """A minimal HTTP client with a cookie jar and CSRF handling, for one benchmark thread."""
+    """A minimal HTTP client with a cookie jar, CSRF handling and a kept-alive connection."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.cookies: dict[str, str] = {}
+        self._connection: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+    def request(
+        self, method: str, path: str, form: dict | None = None
+    ) -> tuple[int, str, http.client.HTTPMessage]:
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
         body = None
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", "replace")
-            for header in response.headers.get_all("Set-Cookie") or []:
-                for name, morsel in SimpleCookie(header).items():
-                    self.cookies[name] = morsel.value
-            return response.status, text
-        finally:
-            connection.close()
+        for attempt in (1, 2):  # a kept-alive connection the server closed is opened again
+            if self._connection is None:
+                self._connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self._connection.request(method, path, body=body, headers=headers)
+                response = self._connection.getresponse()
+                text = response.read().decode("utf-8", "replace")
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                self.close()
+                if attempt == 2:
+                    raise
+        if response.will_close:
+            self.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return response.status, text, response.headers
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def clone(self) -> Browser:
+        """Another client signed in as the same person (same cookies, its own connection)."""
+        twin = Browser(self.port)
+        twin.cookies = dict(self.cookies)
+        return twin
 
     def submit(self, path: str, form: dict, *, expect: int = 302) -> str:
         """GET a form page, then POST it with its CSRF token; return the POST response body."""
-        status, page = self.request("GET", path)
+        status, page, _ = self.request("GET", path)
         match = _CSRF.search(page)
         if status != 200 or not match:
             raise RuntimeError(f"GET {path} gave {status} without a form")
-        status, body = self.request("POST", path, {**form, "csrf_token": match.group(1)})
+        status, body, _ = self.request("POST", path, {**form, "csrf_token": match.group(1)})
         if status != expect:
             raise RuntimeError(f"POST {path} gave {status}, expected {expect}")
         return body
@@ -210,7 +212,7 @@ def bench_login(limit: int, seconds: float, threads: int, database_url: str | No
         # Raw rate measured before and after the HTTP run; the better one is the bar to meet.
         run_parallel(one_kdf, threads=threads, limit=threads * 2, seconds=seconds)  # warm-up
         raw_before = run_parallel(one_kdf, threads=threads, limit=limit, seconds=seconds)
-        with serving(app) as port:
+        with served(app) as (port, _):
             one_login()  # warm up templates and connections
             login = run_parallel(one_login, threads=threads, limit=limit, seconds=seconds)
         raw_after = run_parallel(one_kdf, threads=threads, limit=limit, seconds=seconds)
@@ -231,3 +233,20 @@ def bench_login(limit: int, seconds: float, threads: int, database_url: str | No
             ("ratio (goal >= 0.90)", f"{ratio:8.2f}  {'ok' if ratio >= 0.9 else 'BELOW GOAL'}"),
         ]
     )
+
+
+def _add_commands() -> None:
+    # Imported here: each module builds on the shared pieces above.
+    from wishnotes.bench.crypto import crypto_command
+    from wishnotes.bench.emails import bench_emails
+    from wishnotes.bench.history import history_command
+    from wishnotes.bench.load import load_command, storm_command
+    from wishnotes.bench.notes import notes_command
+    from wishnotes.bench.pages import pages
+
+    commands = (notes_command, bench_emails, pages, load_command, storm_command)
+    for command in (*commands, history_command, crypto_command):
+        bench.add_command(command)
+
+
+_add_commands()

@@ -19,7 +19,8 @@ import click
 from flask import Flask
 
 from wishnotes import accounts, notes, pairing, program, timezones
-from wishnotes.bench import PASSWORD, bench_app, make_user, print_table, serving
+from wishnotes.bench import PASSWORD, bench_app, make_user, print_table
+from wishnotes.bench.server import served
 from wishnotes.clock import now
 from wishnotes.extensions import db
 from wishnotes.models import User
@@ -190,7 +191,8 @@ def pages(runs: int, chromium: str) -> None:
     with tempfile.TemporaryDirectory(prefix="wishnotes-bench-") as folder:
         app = bench_app(None, Path(folder))
         seeded = _seed(app)
-        with serving(app) as port, sync_playwright() as playwright:
+        # Development settings: Chromium keeps no Secure cookie from a plain-HTTP page.
+        with served(app, env="development") as (port, _), sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             context = _context(browser, f"http://127.0.0.1:{port}")
             _sign_in(context.new_page())
