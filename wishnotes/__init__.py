@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     register_database(app)
     register_security(app)  # first, so its request checks run before any extension reads the form
     register_extensions(app)
+    register_pepper_check(app)
     register_jobs(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -118,6 +119,15 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "basic"
     login_manager.user_loader(accounts.load_user)
+
+
+def register_pepper_check(app: Flask) -> None:
+    """Refuse to start with a pepper other than the one the database was created with."""
+    from wishnotes import server_secrets
+    from wishnotes.extensions import db
+
+    with app.app_context():
+        server_secrets.check_pepper(db.engine, pepper=app.config["PEPPER_BYTES"])
 
 
 def register_security(app: Flask) -> None:
