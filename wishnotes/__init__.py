@@ -142,6 +142,7 @@ def register_jobs(app: Flask) -> None:
     from wishnotes import mail, tasks
 
     mail.SmtpTransport.from_config(app.config)  # refuses an unknown SMTP_SECURITY
+    mail.check_timeouts(app.config)
     if app.config.get("BASE_URL") or app.config["ENV"] == "production":
         # Refuses a missing or malformed address, and plain http in production: emails need it.
         mail.base_url(app.config)

@@ -22,11 +22,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 
-from wishnotes import accounts, create_app, crypto
+from wishnotes import accounts, create_app, crypto, database
 from wishnotes.clock import now
 from wishnotes.extensions import db
+from wishnotes.models import PepperCheck
 
 PASSWORD = "bench password that is long enough"  # noqa: S105 - throwaway benchmark users
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -84,6 +86,12 @@ def run_parallel(work: Callable[[], None], *, threads: int, limit: int, seconds:
 
 def bench_app(database_url: str | None, instance: Path, **overrides) -> Flask:
     """Build an app for benchmarking: production-like settings, rate limits off, fresh tables."""
+    if database_url:
+        # Each run has a pepper of its own: forget the check value of the previous run's.
+        engine = sa.create_engine(database.normalize_url(database_url, instance_path=instance))
+        with engine.begin() as connection:
+            PepperCheck.__table__.drop(connection, checkfirst=True)
+        engine.dispose()
     app = create_app(
         ENV="development",
         INSTANCE_PATH=str(instance),

@@ -11,6 +11,7 @@ from wishnotes.bench import bench
 from wishnotes.bench_emails import bench_emails
 from wishnotes.bench_notes import notes_command
 from wishnotes.bench_pages import pages as bench_pages
+from wishnotes.bench_relay import bench_relay
 
 
 def _create_app():
@@ -27,7 +28,7 @@ def main() -> None:
 main.add_command(shell_command)
 main.add_command(routes_command)
 main.add_command(bench)
-for command in (notes_command, bench_emails, bench_pages):
+for command in (notes_command, bench_emails, bench_pages, bench_relay):
     bench.add_command(command)
 
 
@@ -101,6 +102,12 @@ def run_due(moment: str | None) -> None:
         f"Sent {result.sent} emails ({result.queued} newly due, {result.retried} to retry "
         f"later, {result.failed} given up, {result.skipped} no longer needed)."
     )
+    if result.relay_retry_at is not None:
+        why = f"refused the session ({result.relay_refused})" if result.relay_refused else "waits"
+        click.echo(
+            f"The SMTP relay {why}; no email was counted or given up. Next try at "
+            f"{result.relay_retry_at.isoformat(timespec='seconds')}."
+        )
 
 
 if __name__ == "__main__":

@@ -373,6 +373,7 @@ def _lost(exc: BaseException) -> ConnectionLost:
 def _session_error(exc: Exception, stage: str) -> SessionRefused:
     """Turn a failure before any message was handed over into a refusal of the session."""
     if isinstance(exc, smtplib.SMTPResponseException):  # greeting, EHLO, STARTTLS, AUTH
+        stage = "greeting" if stage == "connect" else stage
         return SessionRefused(f"{stage}: {_reply(exc.smtp_code, exc.smtp_error)}")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return SessionRefused(f"{stage}: the relay does not offer it")
@@ -388,6 +389,21 @@ def _session_error(exc: Exception, stage: str) -> SessionRefused:
     if isinstance(exc, smtplib.SMTPException):
         return ServerUnavailable(f"{stage}: SMTP error: {type(exc).__name__}")
     raise exc
+
+
+def check_timeouts(config: Mapping[str, Any]) -> None:
+    """Refuse a lease that could run out while a worker still waits for the relay.
+
+    A claimed email is retried by another worker once EMAIL_LEASE has passed; if that could
+    happen while the first worker still waits for the reply to DATA, a slow relay would get
+    every message twice. The connection and the commands before DATA take a few SMTP_TIMEOUTs.
+    """
+    needed = float(config["SMTP_DATA_TIMEOUT"]) + 10 * float(config["SMTP_TIMEOUT"])
+    if config["EMAIL_LEASE"].total_seconds() <= needed:
+        raise MailNotConfigured(
+            "WISHNOTES_SMTP_DATA_TIMEOUT plus ten WISHNOTES_SMTP_TIMEOUT must stay below the "
+            f"email lease ({config['EMAIL_LEASE'].total_seconds():g} s)."
+        )
 
 
 def transport(config: Mapping[str, Any] | None = None) -> Transport:

@@ -391,7 +391,7 @@ def _relay_refused(reason: str, *, now: datetime, rules: Policy) -> datetime:
     # The relay's words at these steps name no recipient; no email is counted or given up.
     log.warning(
         "The SMTP relay refused the session (%s); %d emails wait, none given up. "
-        "Refused %d times since %s; next try at %s.",
+        "Sessions refused in a row: %d, since %s; next try at %s.",
         reason,
         waiting,
         failures,
