@@ -6,16 +6,21 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
-from wishnotes import create_app, database, tasks
+from wishnotes import create_app, database, server_secrets, tasks
 from wishnotes.bench import bench
 from wishnotes.bench_emails import bench_emails
 from wishnotes.bench_notes import notes_command
 from wishnotes.bench_pages import pages as bench_pages
 from wishnotes.bench_relay import bench_relay
+from wishnotes.errors import WishnotesError
+from wishnotes.extensions import db
 
 
 def _create_app():
-    return create_app()
+    try:
+        return create_app()
+    except WishnotesError as exc:  # a refusal to start (a secret missing or wrong): its words
+        raise click.ClickException(exc.message) from None
 
 
 @click.group(
@@ -46,6 +51,10 @@ def serve(host: str, port: int, threads: int) -> None:
     if database.is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
         # The embedded default keeps itself up to date; PostgreSQL deployments run `db upgrade`.
         upgrade()
+        try:  # a new database has its pepper check only now
+            server_secrets.check_pepper(db.engine, pepper=app.config["PEPPER_BYTES"])
+        except WishnotesError as exc:
+            raise click.ClickException(exc.message) from None
     consumer = None
     if tasks.is_embedded(app):
         # One command, a working app with emails: the job consumer runs in this process.
