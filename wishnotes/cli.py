@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
@@ -81,6 +83,29 @@ def worker(workers: int | None, no_periodic: bool) -> None:
         raise click.ClickException("HUEY_IMMEDIATE is on: jobs run where they are queued.")
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(name)s %(message)s")
     tasks.run_worker(app, workers=workers, periodic=not no_periodic)
+
+
+@main.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace PATH if it exists.")
+@with_appcontext
+def backup_command(path: Path, overwrite: bool) -> None:
+    """Write a consistent backup of the database to PATH, while the app runs."""
+    from wishnotes import backup
+
+    try:
+        made = backup.backup(
+            database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+            path=path,
+            overwrite=overwrite,
+        )
+    except backup.BackupFailed as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Backed up the database to {made.path} ({made.size:,} bytes; {made.method}).")
+    click.echo(
+        "Keep WISHNOTES_PEPPER and WISHNOTES_SECRET_KEY safe, apart from it: without the "
+        "pepper this backup opens nothing."
+    )
 
 
 @main.group("emails")
