@@ -299,9 +299,10 @@ def deliver_due(
             if token is None:
                 continue  # another worker has it, or it was just finished
             user = users.get(row.user_id)
-            message = None if _skip_reason(row, user) else _message(row, user, mail_from, now)
+            why = _skip_reason(row, user)
+            message = None if why else _message(row, user, mail_from, now)
             if message is None:
-                why = _skip_reason(row, user) or "the link expired or was withdrawn before sending"
+                why = why or "the link expired or was withdrawn before sending"
                 ledger.finish(row, token, status=SKIPPED, now=now, error=why)
                 report.skipped += 1
                 continue
