@@ -201,3 +201,19 @@ def test_the_longer_wait_for_the_reply_to_data_keeps_a_slow_relay_from_a_copy(re
     assert run(app, T0).sent == 2
     ids = server.message_ids()
     assert len(ids) == len(set(ids)) == 2
+
+
+def test_a_non_ascii_address_is_refused_for_that_email_alone_by_a_relay_without_smtputf8(relay):
+    app, server = relay
+    quiet_pair(app)
+    queue_many(app, 2)
+    with app.app_context():
+        first = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).first()
+        first.to_address = "jürgen@exämple.org"
+        db.session.commit()
+    result = run(app, T0)
+    assert (result.sent, result.retried, result.relay_refused) == (1, 1, None)
+    with app.app_context():
+        refused = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).first()
+        assert refused.last_error == "the relay takes no address with non-ASCII letters"
+        assert refused.refusals == 1

@@ -333,7 +333,9 @@ class SmtpConnection:
 
 def _flatten(message: Message, *, utf8: bool) -> bytes:
     """Return the message as bytes with CRLF line ends, as smtplib.send_message would."""
-    policy = message.policy.clone(utf8=True) if utf8 else message.policy
+    # Our messages are built on compat32, which has no utf8 switch (smtplib's send_message fails
+    # on it): the envelope carries the UTF-8 address, the To header an RFC 2047 encoded word.
+    policy = message.policy.clone(cte_type="8bit") if utf8 else message.policy
     with io.BytesIO() as buffer:
         BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
         return buffer.getvalue()
