@@ -213,6 +213,7 @@ def test_a_non_ascii_address_is_refused_for_that_email_alone_by_a_relay_without_
         db.session.commit()
     result = run(app, T0)
     assert (result.sent, result.retried, result.relay_refused) == (1, 1, None)
+    assert len(server.messages) == 1
     with app.app_context():
         refused = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).first()
         assert refused.last_error == "the relay takes no address with non-ASCII letters"

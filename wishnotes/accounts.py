@@ -9,14 +9,14 @@ from datetime import datetime
 from importlib import resources
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wishnotes import crypto, keysessions
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import Pair, User
+from wishnotes.models import Pair, User, WishDeck, WishKey
 
 PASSWORD_MIN = 10
 # Long enough for any passphrase, short enough that nobody makes the KDF hash megabytes.
@@ -291,6 +291,9 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
     if user.pair_id is not None:
         pair_id = user.pair_id
         db.session.execute(update(Pair).where(Pair.id == pair_id).values(ended_at=now))
+        # As pairing.forget_wishes (which this module cannot import: keyring needs accounts).
+        db.session.execute(delete(WishDeck).where(WishDeck.pair_id == pair_id))
+        db.session.execute(delete(WishKey).where(WishKey.pair_id == pair_id))
         db.session.execute(
             update(User)
             .where(User.pair_id == pair_id)

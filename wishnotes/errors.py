@@ -194,3 +194,17 @@ class EarlierKeysLocked(DecryptionFailed):
         "This note was sealed to the keys you had before you started again. It opens again if "
         "your old password or recovery key turns up."
     )
+
+
+# --- mutual wishes ----------------------------------------------------------------------------
+
+
+class CardNotFound(WishnotesError):
+    message = "There is no such card."
+
+
+class TooManyChanges(WishnotesError):
+    message = (
+        "You have changed several answers this week. New answers are always welcome; "
+        "changing one more can wait a few days."
+    )

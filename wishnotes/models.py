@@ -342,3 +342,50 @@ class PepperCheck(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     check_value: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- mutual wishes --------------------------------------------------------------------------
+
+
+class WishKey(db.Model):
+    """The pair's matching secret, sealed to both partners and signed by whoever made it.
+
+    The server keeps only this envelope (kind "wishkey"); without a partner's keys the secret,
+    and so every tag in `wish_decks`, stays unreadable.
+    """
+
+    __tablename__ = "wish_keys"
+
+    pair_id: Mapped[int] = mapped_column(
+        ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True
+    )
+    envelope_id: Mapped[str] = mapped_column(String(32), unique=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WishDeck(db.Model):
+    """One partner's answers to the wish cards, in a form the server cannot read.
+
+    `state` (the answers, what was revealed, when answers changed) is wrapped under the user
+    key. `tags` holds two keyed tags per card for every card, sorted: a "yes" or "maybe" gives
+    tags the partner's matching answer reproduces, anything else gives random bytes, so the
+    rows do not tell a "yes" from a "not for me". `next_tags` is the set that takes effect at
+    `next_from`: changed answers count for matching only after a delay.
+    """
+
+    __tablename__ = "wish_decks"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    tags: Mapped[bytes] = mapped_column(LargeBinary)
+    next_tags: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    next_from: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The person's own choice for the intimate theme; its cards show only when both chose it.
+    intimate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

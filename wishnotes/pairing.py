@@ -20,7 +20,7 @@ from wishnotes.errors import (
     SelfInvite,
 )
 from wishnotes.extensions import db
-from wishnotes.models import Invite, Note, Pair, User
+from wishnotes.models import Invite, Note, Pair, User, WishDeck, WishKey
 
 INVITE_TTL = timedelta(hours=48)
 _TOKEN_BYTES = 24  # 192 bits
@@ -153,6 +153,7 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     pair.ended_at = now
     if delete_my_notes:
         db.session.execute(delete(Note).where(Note.pair_id == pair.id, Note.sender_id == user.id))
+    forget_wishes(pair_id=pair.id)
     db.session.execute(
         update(User)
         .where(User.pair_id == pair.id)
@@ -162,6 +163,15 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     db.session.commit()
     db.session.refresh(user)
     return pair
+
+
+def forget_wishes(*, pair_id: int) -> None:
+    """Delete both partners' wish-card answers and the pair's matching secret (at the pair's end).
+
+    Part of the caller's transaction: nothing of what either wanted outlives the pair.
+    """
+    db.session.execute(delete(WishDeck).where(WishDeck.pair_id == pair_id))
+    db.session.execute(delete(WishKey).where(WishKey.pair_id == pair_id))
 
 
 def ended_pair(user: User) -> Pair | None:

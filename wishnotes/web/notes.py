@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import TooManyRequests
 
-from wishnotes import accounts, keysessions, notes, pairing, program
+from wishnotes import accounts, cards, keysessions, notes, pairing, program
 from wishnotes.clock import now
 from wishnotes.errors import (
     DecryptionFailed,
@@ -154,6 +154,9 @@ def _apply_starter(form: ComposeForm) -> None:
     """Fill the body with a prompt's sentence starter chosen by link (works without script)."""
     if form.is_submitted():
         return
+    if wish := _wish_card(request.args.get("wish")):
+        form.body.data = f"{wish.text}. "
+        return
     found = program.find_starter(
         prompt_key=request.args.get("prompt"), index=request.args.get("starter", "")
     )
@@ -164,6 +167,14 @@ def _apply_starter(form: ComposeForm) -> None:
     prompt, starter = found
     form.prompt_key.data = prompt.key
     form.body.data = starter.rstrip("…").rstrip() + " "
+
+
+def _wish_card(key: str | None) -> cards.Card | None:
+    """A wish card offered as the start of a note ("Write a note about it")."""
+    try:
+        return cards.deck().card(key) if key else None
+    except LookupError:
+        return None
 
 
 def _send(form: ComposeForm) -> bool:
