@@ -218,3 +218,20 @@ def test_a_non_ascii_address_is_refused_for_that_email_alone_by_a_relay_without_
         refused = db.session.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).first()
         assert refused.last_error == "the relay takes no address with non-ASCII letters"
         assert refused.refusals == 1
+
+
+def test_the_relay_benchmark_runs_and_prints_its_figures():
+    from click.testing import CliRunner
+
+    from wishnotes.bench_relay import bench_relay
+
+    result = CliRunner().invoke(bench_relay, ["--emails", "20", "--outage-minutes", "2"])
+    assert result.exit_code == 0, result.output
+    figures = dict(
+        line.strip().split("  ", 1) for line in result.output.splitlines() if "  " in line
+    )
+    assert {key: figures[key].strip() for key in ("delivered", "given up", "duplicates")} == {
+        "delivered": "20",
+        "given up": "0",
+        "duplicates": "0",
+    }
