@@ -165,6 +165,19 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     return pair
 
 
+def purge_finished_invites(*, now: datetime) -> int:
+    """Delete invites that can no longer be accepted (used, withdrawn, expired); return how many."""
+    count = db.session.execute(
+        delete(Invite).where(
+            (Invite.used_at.is_not(None))
+            | (Invite.revoked_at.is_not(None))
+            | (Invite.expires_at <= now)
+        )
+    ).rowcount
+    db.session.commit()
+    return count
+
+
 def forget_wishes(*, pair_id: int) -> None:
     """Delete both partners' wish-card answers and the pair's matching secret (at the pair's end).
 

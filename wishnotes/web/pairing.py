@@ -92,6 +92,8 @@ def unpair():
         return redirect(url_for("pairing.index"))
     form = UnpairChoiceForm()
     if form.validate_on_submit():
+        if form.delete_my_notes.data:
+            keys.user_key()  # deleting notes needs unlocked keys, not only a sign-in cookie
         pairing.unpair(user=current_user, now=now(), delete_my_notes=form.delete_my_notes.data)
         flash("Your pair has ended. Take care of yourself.")
         return redirect(url_for("pairing.index"))
