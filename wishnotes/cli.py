@@ -10,7 +10,9 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from wishnotes import create_app, database, server_secrets, tasks
 from wishnotes.bench import bench
+from wishnotes.bench_crypto import crypto_command
 from wishnotes.bench_emails import bench_emails
+from wishnotes.bench_history import history_command
 from wishnotes.bench_notes import notes_command
 from wishnotes.bench_pages import pages as bench_pages
 from wishnotes.bench_relay import bench_relay
@@ -35,7 +37,14 @@ def main() -> None:
 main.add_command(shell_command)
 main.add_command(routes_command)
 main.add_command(bench)
-for command in (notes_command, bench_emails, bench_pages, bench_relay):
+for command in (
+    notes_command,
+    bench_emails,
+    bench_pages,
+    bench_relay,
+    history_command,
+    crypto_command,
+):
     bench.add_command(command)
 
 
