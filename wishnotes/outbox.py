@@ -172,6 +172,7 @@ def _row(email: Queued, *, domain: str, now: datetime) -> dict[str, Any]:
         "unsubscribe_url": email.unsubscribe_url,
         "status": PENDING,
         "attempts": 0,
+        "refusals": 0,  # named: an INSERT ... SELECT would not fill in the column's default
         "next_attempt_at": email.send_after,
         "created_at": now,
     }
