@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 from wishnotes import accounts, create_app, pairing
 from wishnotes.extensions import db
 
+from .processes import my_children
 from .smtp import smtp_server  # noqa: F401 - a fixture: a real SMTP server on 127.0.0.1
 
 # Set by .ci/run to a throwaway database on the local PostgreSQL server.
@@ -28,6 +31,21 @@ CSRF_RE = re.compile(
 
 def pytest_report_header(config) -> str:
     return f"database: {'PostgreSQL' if POSTGRES_URL else 'SQLite'}"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the run if a test left a process behind (and stop what it left)."""
+    left = my_children()
+    if not left:
+        return
+    for pid, _ in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    lines = "\n".join(f"  {pid}: {command}" for pid, command in left)
+    session.config.get_terminal_writer().line(
+        f"\nTests left {len(left)} process(es) running (now killed):\n{lines}", red=True
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wishnotes import accounts, crypto, recovery
 from wishnotes.errors import EmailTaken, InvalidCredentials, InvalidInput, StoredKdfRefused
@@ -63,6 +63,53 @@ def test_bad_registration_input_names_its_field(app_ctx, email, password, name, 
         _register(app_ctx, email=email, password=password, name=name)
     assert info.value.field == field
     assert db.session.query(User).count() == 0
+
+
+def test_a_full_width_address_is_the_same_account(app_ctx):
+    _register(app_ctx, email="ada@example.com")
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in "ada@example.com")
+    with pytest.raises(EmailTaken):
+        _register(app_ctx, email=full_width)
+    unlocked = accounts.authenticate(
+        email=full_width, password=PASSWORD, kdf=app_ctx.extensions["wishnotes.kdf"]
+    )
+    assert unlocked.user.email == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "\u0430da@example.com",  # Cyrillic a among Latin letters
+        "ada@ex\u0430mple.com",  # the same in the domain
+        "\u03bflga@example.com",  # Greek omicron
+    ],
+)
+def test_an_address_mixing_look_alike_alphabets_is_refused(app_ctx, email):
+    with pytest.raises(InvalidInput) as caught:
+        _register(app_ctx, email=email)
+    assert caught.value.field == "email"
+    assert "alphabet" in caught.value.message
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_an_address_that_looks_like_an_existing_one_is_refused(app_ctx):
+    _register(app_ctx, email="ace@example.com")
+    with pytest.raises(InvalidInput) as caught:
+        _register(app_ctx, email="\u0430\u0441\u0435@example.com", name="Mallory")  # all Cyrillic
+    assert caught.value.field == "email"
+    assert "looks the same" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "\u0438\u0432\u0430\u043d@example.com",  # иван: Cyrillic with no Latin twin
+        "\u65e5\u672c\u3072\u3089\u304c\u306a@example.jp",  # Han and Hiragana together
+        "m\u00fcller@example.de",
+    ],
+)
+def test_addresses_in_one_real_alphabet_are_accepted(app_ctx, email):
+    assert _register(app_ctx, email=email).user.id
 
 
 def test_authenticate_returns_the_user_key(app_ctx):

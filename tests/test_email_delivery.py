@@ -9,7 +9,6 @@ import ipaddress
 import os
 import signal
 import ssl
-import subprocess
 import sys
 import time
 import urllib.request
@@ -31,6 +30,7 @@ from wishnotes.extensions import db, huey
 from wishnotes.models import MailRelay, OutboxEmail, User
 
 from .conftest import PASSWORD, make_app, reset_database
+from .processes import children_of, running
 from .smtp import SmtpServer, free_port
 from .test_schedule import make_pair, set_emails
 
@@ -458,37 +458,55 @@ def test_production_refuses_a_plain_http_base_url(tmp_path):
         )
 
 
-def test_serve_runs_the_job_consumer_in_process_on_the_embedded_default(tmp_path):
-    port = free_port()
+def wait_for_health(server, port: int) -> None:
+    """Wait until `wishnotes serve` answers its health check (it may first run migrations)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                assert r.status == 200
+                return
+        except OSError:
+            assert server.poll() is None, "wishnotes serve stopped early"
+            time.sleep(0.2)
+    raise AssertionError("wishnotes serve did not answer")
+
+
+def serve_command(tmp_path, port: int) -> dict:
     env = {
         "PATH": "/usr/bin:/bin",
         "WISHNOTES_ENV": "development",
         "WISHNOTES_INSTANCE_PATH": str(tmp_path / "instance"),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "wishnotes.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # waiting for the process to listen
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                time.sleep(0.2)
-        else:
-            raise AssertionError("wishnotes serve did not answer")
+    args = [sys.executable, "-m", "wishnotes.cli", "serve", "--port", str(port)]
+    return {"args": args, "env": env}
+
+
+def test_serve_runs_the_job_consumer_in_process_on_the_embedded_default(tmp_path):
+    port = free_port()
+    with running(**serve_command(tmp_path, port)) as server:
+        wait_for_health(server, port)
         assert (tmp_path / "instance" / "huey.sqlite3").exists()  # the consumer's queue
-    finally:
-        server.send_signal(signal.SIGINT)
-        output, _ = server.communicate(timeout=30)
-    assert "Background jobs (emails) run in this process." in output
+    assert "Background jobs (emails) run in this process." in server.output
+    assert server.returncode is not None
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_a_serve_that_ignores_sigint_is_still_stopped(tmp_path):
+    # What `pytest &` does to its children: a shell starts background jobs with SIGINT ignored.
+    port = free_port()
+    with running(
+        **serve_command(tmp_path, port), preexec_fn=_ignore_sigint, grace=(2.0, 10.0, 10.0)
+    ) as server:
+        wait_for_health(server, port)
+        pid = server.pid
+    assert server.returncode == -signal.SIGTERM  # SIGINT was ignored, SIGTERM was not
+    assert pid not in dict(children_of(os.getpid()))
+    with pytest.raises(OSError):  # nothing listens any more
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
 def test_the_email_benchmark_runs_and_prints_its_figures():

@@ -185,6 +185,9 @@ def test_a_malformed_cursor_gives_the_first_page(people, cursor):
         ({"text": "lone \ud800 surrogate"}, "body"),
         ({"text": "fine", "title": "t" * 121}, "title"),
         ({"text": "fine", "title": "bell \x07"}, "title"),
+        # Direction overrides and isolates, refused as in names: "\u202egnp.exe" shows reversed.
+        *[({"text": "fine", "title": f"cat{chr(c)}tac"}, "title") for c in range(0x202A, 0x202F)],
+        *[({"text": "fine", "title": f"cat{chr(c)}tac"}, "title") for c in range(0x2066, 0x206A)],
         ({"text": "fine", "prompt_key": "Not A Slug"}, None),
         ({"text": "fine", "prompt_key": "a" * 65}, None),
     ],

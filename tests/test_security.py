@@ -4,7 +4,7 @@ import pytest
 
 from wishnotes.extensions import db
 
-from .conftest import csrf_token, login, register_user
+from .conftest import PASSWORD, csrf_token, login, register_user
 
 
 def test_every_response_carries_the_security_headers(client):
@@ -99,3 +99,41 @@ def test_signed_in_pages_are_never_cached(client, app, path):
     register_user(app)
     login(client)
     assert client.get(path).headers["Cache-Control"] == "no-store"
+
+
+def _multipart(fields: dict[str, bytes], boundary: str = "wnboundary") -> bytes:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        + value
+        + b"\r\n"
+        for name, value in fields.items()
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def test_multipart_form_bytes_that_are_not_utf8_get_the_same_400(client, app):
+    register_user(app)
+    login(client)
+    token = csrf_token(client, "/pair/")
+    body = _multipart({"csrf_token": token.encode(), "body": b"I would like \xff\xfe tea"})
+    response = client.post(
+        "/notes/new", data=body, content_type="multipart/form-data; boundary=wnboundary"
+    )
+    assert response.status_code == 400
+    assert "could not be read" in response.get_data(as_text=True)
+
+
+def test_a_multipart_form_in_utf8_still_works(client, app):
+    register_user(app)
+    token = csrf_token(client, "/login")
+    body = _multipart(
+        {
+            "csrf_token": token.encode(),
+            "email": b"ada@example.com",
+            "password": PASSWORD.encode(),
+        }
+    )
+    response = client.post(
+        "/login", data=body, content_type="multipart/form-data; boundary=wnboundary"
+    )
+    assert response.status_code == 302

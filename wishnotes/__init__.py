@@ -122,6 +122,13 @@ def register_extensions(app: Flask) -> None:
     from wishnotes.web import logins
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        # Redis unreachable: count in this process instead (logged once), never a 500; a
+        # Redis that hangs is given up quickly. Flask-Limiter goes back to Redis once it answers.
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2}
+        )
     db.init_app(app)
     app.before_request(database.keep_objects_after_commit)
     with app.app_context():

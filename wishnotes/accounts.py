@@ -17,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keyring_store, keysessions, logins
+from wishnotes import crypto, keyring_store, keysessions, locks, logins, lookalikes
 from wishnotes.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -61,8 +61,13 @@ def _common_passwords() -> frozenset[str]:
 
 
 def normalize_email(raw: str) -> str:
-    """Return the canonical lower-case form of an email address, or raise InvalidInput."""
-    raw = (raw or "").strip()
+    """Return the canonical lower-case form of an email address, or raise InvalidInput.
+
+    NFKC first, so full-width and other compatibility forms of an address name the same
+    account as the plain address. Lower case, not case folding: "ß" and "ss" may be different
+    mailboxes, and the address is also where emails go.
+    """
+    raw = unicodedata.normalize("NFKC", raw or "").strip()
     if not raw:
         raise InvalidInput("Please enter your email address.", field="email")
     if len(raw) > EMAIL_MAX:
@@ -72,6 +77,21 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError:
         raise InvalidInput("That does not look like an email address.", field="email") from None
     return result.normalized.lower()
+
+
+def _check_look_alike(email: str) -> None:
+    """Refuse an address that could pass for another one (see wishnotes.lookalikes)."""
+    if lookalikes.mixes_alphabets(email):
+        raise InvalidInput(
+            "This address mixes letters from different alphabets that look alike. "
+            "Please type it in one alphabet.",
+            field="email",
+        )
+    twin = lookalikes.latin_twin(email)
+    if twin and db.session.scalar(select(User.id).where(User.email == twin)) is not None:
+        raise InvalidInput(
+            "This address looks the same as one already in use. Please check it.", field="email"
+        )
 
 
 def account_key(raw: str | None) -> str:
@@ -127,6 +147,7 @@ def register(
     check_password(password, email=email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise EmailTaken()
+    _check_look_alike(email)
 
     user_key = crypto.new_key()
     keys = crypto.generate_user_keys()
@@ -336,6 +357,12 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
         authenticate(email=user.email, password=password, kdf=kdf)
     except InvalidCredentials:
         raise InvalidInput("That password does not match.", field="password") from None
+    # Lock the user and the partner first, in id order (see locks): a note the partner is
+    # sending at this moment either lands before or finds the pair ended, never half of each.
+    partner_id = user.pair_id and db.session.scalar(
+        select(User.id).where(User.pair_id == user.pair_id, User.id != user.id)
+    )
+    locks.lock_users([user.id, partner_id])
     if user.pair_id is not None:
         pair_id = user.pair_id
         db.session.execute(update(Pair).where(Pair.id == pair_id).values(ended_at=now))

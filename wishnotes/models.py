@@ -263,6 +263,8 @@ class Note(db.Model):
             sqlite_where=text("read_at IS NULL"),
             postgresql_where=text("read_at IS NULL"),
         ),
+        # A resent compose form finds its note (wishnotes.submissions).
+        Index("uq_notes_submission", "sender_id", "submission_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -282,6 +284,8 @@ class Note(db.Model):
     # The reader's gentle answer, itself a signed envelope (kind "answer") sealed to both.
     answer_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The compose form's one-time key (wishnotes.submissions): a resent form finds this note.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     def __repr__(self) -> str:
         return f"<Note {self.id}>"
@@ -307,6 +311,7 @@ class ProgramWeek(db.Model):
             sqlite_where=text("finished_at IS NULL"),
             postgresql_where=text("finished_at IS NULL"),
         ),
+        Index("uq_program_weeks_submission", "started_by_id", "submission_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -323,6 +328,8 @@ class ProgramWeek(db.Model):
     )
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The start form's one-time key (wishnotes.submissions): a resent form finds this week.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     def __repr__(self) -> str:
         return f"<ProgramWeek {self.id}>"

@@ -23,10 +23,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, insert, literal, select, tuple_
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
-from wishnotes import crypto, keyring, outbox, pairing
+from wishnotes import crypto, keyring, outbox, pairing, submissions
 from wishnotes.errors import DecryptionFailed, InvalidInput, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
@@ -49,6 +51,9 @@ _PROMPT_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # characters are not (unassigned ones are allowed: new emoji may be newer than this Python).
 _ALLOWED_CONTROLS = {"\n", "\t"}
 _REJECTED_CATEGORIES = {"Cc", "Cs", "Co"}
+# Embeddings, overrides and isolates can make a title read as something else (as in names);
+# other format characters stay, since emoji need the zero-width joiner.
+_DIRECTION_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,19 @@ def write_note(
     title: str | None = None,
     sealed: bool = False,
     prompt_key: str | None = None,
+    submission_key: str | None = None,
     now: datetime,
 ) -> Note:
-    """Seal a note to the user's partner (and to the user unless `sealed`) and store it."""
+    """Seal a note to the user's partner (and to the user unless `sealed`) and store it.
+
+    A `submission_key` (see wishnotes.submissions) that already made a note returns that note
+    instead of a second one. NotPaired also when the pair ends, or the partner's account goes,
+    while the note is being sent: the caller still holds the words.
+    """
     text = _check_text(text)
     title = _check_title(title)
     prompt_key = _check_prompt_key(prompt_key)
+    submission_key = submissions.checked(submission_key)
     partner = pairing.partner_of(user)
     if partner is None:
         raise NotPaired()
@@ -123,6 +135,7 @@ def write_note(
         created_at=created,
         sealed=header.sealed,
         prompt_key=prompt_key,
+        submission_key=submission_key,
         envelope=crypto.seal_envelope(
             header=header,
             body=body.encode("utf-8"),
@@ -131,11 +144,60 @@ def write_note(
             sender_public=ring.own_public,
         ),
     )
-    db.session.add(note)
+    if (stored := _store_if_still_paired(note, user=user, partner=partner)) is not note:
+        return stored  # the same form, posted before or at the same moment: its note
     db.session.commit()
     # After the commit: sends to one person must not wait on their row (see the outbox).
     outbox.queue_note_notice(recipient=partner, now=now)
     return note
+
+
+def _store_if_still_paired(note: Note, *, user: User, partner: User) -> Note:
+    """Insert `note` only if both people are still members of its pair, in one statement.
+
+    The check rides inside the INSERT (INSERT ... SELECT ... WHERE), so it costs no round trip
+    and sees the rows as they are when the note is written: a pair ended or an account deleted
+    a moment ago (SQLite: before this writer got the lock; PostgreSQL: committed before this
+    statement) means NotPaired; an end still being committed meanwhile orders after this note,
+    which then simply belongs to the pair's past. A second post of the same form hits the
+    unique submission key, and the note the first one stored is returned instead.
+    """
+    columns = [c for c in Note.__table__.columns if getattr(note, c.key) is not None]
+    members = (
+        select(func.count())
+        .select_from(User)
+        .where(User.id.in_([user.id, partner.id]), User.pair_id == note.pair_id)
+        .scalar_subquery()
+    )
+    row = select(*(literal(getattr(note, c.key), c.type) for c in columns)).where(members == 2)
+    table = Note.__table__
+    try:
+        # RETURNING, not rowcount: psycopg reports no count for an INSERT ... SELECT here.
+        stored = db.session.execute(
+            insert(table).from_select(columns, row).returning(table.c.id)
+        ).scalar()
+    except IntegrityError:
+        db.session.rollback()
+        if (earlier := _submitted(user, note.submission_key)) is not None:
+            return earlier
+        if pairing.partner_of(user) is None:  # deleted while this statement waited for it
+            raise NotPaired() from None
+        raise
+    if stored is None:
+        db.session.rollback()
+        raise NotPaired()
+    # Written exactly as this object says: the session may hold it without reading it back.
+    make_transient_to_detached(note)
+    db.session.add(note)
+    return note
+
+
+def _submitted(user: User, submission_key: str | None) -> Note | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(Note).where(Note.sender_id == user.id, Note.submission_key == submission_key)
+    )
 
 
 def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: datetime) -> Note:
@@ -294,6 +356,11 @@ def _check_title(title: str | None) -> str | None:
     if len(title) > TITLE_MAX:
         raise InvalidInput(f"Please keep the title under {TITLE_MAX} characters.", field="title")
     _check_characters(title, field="title")
+    if not _DIRECTION_CONTROLS.isdisjoint(title):
+        raise InvalidInput(
+            "The title contains characters that change the direction of text. Please remove them.",
+            field="title",
+        )
     return title
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keyring
+from wishnotes import crypto, keyring, locks, submissions
 from wishnotes.errors import (
     AlreadyPaired,
     InviteExpired,
@@ -44,23 +47,50 @@ def live_invite(*, user: User, now: datetime) -> Invite | None:
     )
 
 
-def create_invite(*, user: User, user_key: bytes, now: datetime) -> str:
+def create_invite(
+    *,
+    user: User,
+    user_key: bytes,
+    now: datetime,
+    submission_key: str | None = None,
+    secret: bytes = b"",
+) -> str:
     """Make a new single-use invite token (withdrawing any earlier one) and return it.
 
     The token is the secret that authenticates both partners' keys: the invite row gets a MAC
     of the inviter's public keys under a key derived from it, and the inviter's keyring keeps
     that key to check the joiner's keys later. Only the token's hash is stored in clear.
+
+    With a form's `submission_key` (and the server `secret`), the token is derived from the
+    key, so a second post of the same form finds the invite the first one made (its token
+    hash is unique) and shows the same link again, instead of making a second one that
+    withdraws the first. The key itself is not stored.
     """
     if user.pair_id is not None:
         raise AlreadyPaired()
+    once = submissions.checked(submission_key)
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    if once is not None and secret:
+        derived = _token_from_key(once, user=user, secret=secret)
+        earlier = db.session.scalar(select(Invite.id).where(Invite.token_hash == _hash(derived)))
+        if earlier is None:
+            token = derived
+        elif _made_by(user, derived, now=now):
+            return derived
+        # else: the form made a link that was withdrawn or used since; this post makes a new one
     ring = keyring.unlock(user=user, user_key=user_key)
     _revoke_live(user=user, now=now)
-    token = secrets.token_urlsafe(_TOKEN_BYTES)
     invite = Invite(
         inviter_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + INVITE_TTL
     )
     db.session.add(invite)
-    db.session.flush()  # the id is bound into the MAC
+    try:
+        db.session.flush()  # the id is bound into the MAC
+    except IntegrityError:  # the same form, posted twice at once: the other post made it
+        db.session.rollback()
+        if _made_by(user, token, now=now):
+            return token
+        raise
     key = crypto.pairing_key(token)
     invite.inviter_mac = crypto.inviter_mac(
         key, invite_id=invite.id, user_id=user.id, keys=ring.own_public
@@ -68,6 +98,28 @@ def create_invite(*, user: User, user_key: bytes, now: datetime) -> str:
     ring.remember_invite(invite_id=invite.id, key=key, now=now)
     db.session.commit()
     return token
+    return token
+
+
+def _token_from_key(key: str, *, user: User, secret: bytes) -> str:
+    mac = hmac.new(secret, f"invite-token:{user.id}:{key}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def _made_by(user: User, token: str, *, now: datetime) -> bool:
+    """Return whether `token` names a live invite of `user`."""
+    return (
+        db.session.scalar(
+            select(Invite.id).where(
+                Invite.token_hash == _hash(token),
+                Invite.inviter_id == user.id,
+                Invite.used_at.is_(None),
+                Invite.revoked_at.is_(None),
+                Invite.expires_at > now,
+            )
+        )
+        is not None
+    )
 
 
 def revoke_invite(*, user: User, now: datetime) -> bool:
@@ -115,8 +167,17 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes) -> 
     inviter = invite.inviter
     if inviter.id == user.id:
         raise SelfInvite()
+    # Both rows locked in id order before anything changes: two people accepting each other's
+    # invites at once wait for each other here instead of deadlocking further down.
+    locked = locks.lock_users([user.id, inviter.id])
+    if (pair := _paired_together(user, inviter)) is not None:
+        return pair
     if user.pair_id is not None:
+        db.session.rollback()
         raise AlreadyPaired()
+    if inviter.id not in locked or inviter.pair_id is not None:
+        db.session.rollback()
+        raise InviterPaired()
     ring = keyring.unlock(user=user, user_key=user_key)
     key = crypto.pairing_key(token)
     inviter_keys = keyring.public_keys(inviter)
@@ -134,6 +195,8 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes) -> 
     ).rowcount
     if claimed != 1:
         db.session.rollback()
+        if (pair := _paired_together(user, inviter, refresh=True)) is not None:
+            return pair
         raise InviteUsed()
     pair = Pair(
         first_user_id=inviter.id, second_user_id=user.id, created_at=now, invite_id=invite.id
@@ -151,12 +214,27 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes) -> 
     ).rowcount
     if joined != 2:
         db.session.rollback()
+        if (pair := _paired_together(user, inviter, refresh=True)) is not None:
+            return pair
         raise InviterPaired() if user.pair_id is None else AlreadyPaired()
     _revoke_live(user=user, now=now)  # the joiner's own invite is no longer needed
     ring.pin(pair_id=pair.id, partner=inviter, keys=inviter_keys, how="invite", now=now)
     db.session.commit()
     db.session.refresh(user)
     db.session.refresh(inviter)
+    return pair
+
+
+def _paired_together(user: User, inviter: User, *, refresh: bool = False) -> Pair | None:
+    """Return the pair of the two if they are one already: each accepted the other's invite at
+    the same moment, and the other accept won. That is the outcome both wanted."""
+    if refresh:
+        db.session.refresh(user)
+        db.session.refresh(inviter)
+    if user.pair_id is None or inviter.pair_id != user.pair_id:
+        return None
+    pair = db.session.get(Pair, user.pair_id)
+    db.session.commit()  # ends the transaction, and with it the row locks
     return pair
 
 
@@ -179,7 +257,10 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     Each partner decides for the notes they wrote; the other one can do so later from their
     past notes (notes.delete_past_written).
     """
-    if user.pair_id is None:
+    partner = partner_of(user)
+    locks.lock_users([user.id, partner.id if partner else None])
+    if user.pair_id is None:  # the partner ended it (or left) a moment ago
+        db.session.rollback()
         raise NotPaired()
     pair = db.session.get(Pair, user.pair_id)
     pair.ended_at = now

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import prompts, timezones
+from wishnotes import prompts, submissions, timezones
 from wishnotes.errors import (
     InvalidInput,
     NotPaired,
@@ -166,9 +166,21 @@ def theme_title(key: str) -> str:
 
 
 def start_week(
-    *, user: User, theme_key: str, start_date: date, timezone: str, now: datetime
+    *,
+    user: User,
+    theme_key: str,
+    start_date: date,
+    timezone: str,
+    now: datetime,
+    submission_key: str | None = None,
 ) -> ProgramWeek:
-    """Start a week of the given theme on `start_date` (a complete week is finished first)."""
+    """Start a week of the given theme on `start_date` (a complete week is finished first).
+
+    A `submission_key` (see wishnotes.submissions) that already started a week returns it.
+    """
+    submission_key = submissions.checked(submission_key)
+    if (earlier := _started(user, submission_key)) is not None:
+        return earlier
     pair = _pair_of(user)
     timezone = timezones.check(timezone)
     try:
@@ -188,6 +200,9 @@ def start_week(
     current = current_week(pair=pair)
     if current is not None:
         if status_of(current, now=now).state != COMPLETE:
+            # This same form, posted twice at once, may have started it a moment ago.
+            if (earlier := _started(user, submission_key)) is not None:
+                return earlier
             raise WeekInProgress()
         current.finished_at = now
     week = ProgramWeek(
@@ -197,14 +212,27 @@ def start_week(
         timezone=timezone,
         started_by_id=user.id,
         created_at=now,
+        submission_key=submission_key,
     )
     db.session.add(week)
     try:
         db.session.commit()
-    except IntegrityError:  # the partner started one at the same moment
+    except IntegrityError:  # the partner, or this same form, started one at the same moment
         db.session.rollback()
+        if (earlier := _started(user, submission_key)) is not None:
+            return earlier
         raise WeekInProgress() from None
     return week
+
+
+def _started(user: User, submission_key: str | None) -> ProgramWeek | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(ProgramWeek).where(
+            ProgramWeek.started_by_id == user.id, ProgramWeek.submission_key == submission_key
+        )
+    )
 
 
 def pause_week(*, user: User, now: datetime) -> ProgramWeek:

@@ -9,11 +9,11 @@ on one holds on the other. Runs in the PostgreSQL pass (CI gives both services),
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 from wishnotes.bench_pages import PHONE
 
 from ..conftest import PEPPER, POSTGRES_URL, SECRET_KEY
+from ..processes import running
 from ..smtp import free_port
 from .conftest import Site
 from .steps import make_couple, unique_email
@@ -96,17 +97,6 @@ def production_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL: no server outlives the test."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def _wait_healthy(url: str, context: ssl.SSLContext, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -144,23 +134,20 @@ def production(tmp_path, production_database, smtp_server) -> Iterator[list[Site
     )
     assert upgrade.returncode == 0, upgrade.stderr
     trusted = ssl.create_default_context(cafile=str(cert))
-    processes = []
-    try:
+    with contextlib.ExitStack() as stack:
+        processes = []
         for port in ports:
             command = [
                 BIN / "gunicorn", "--workers", "2", "--threads", "4",
                 "--bind", f"127.0.0.1:{port}", "--certfile", str(cert), "--keyfile", str(key),
                 "wishnotes:create_app()",
             ]  # fmt: skip
-            log = (tmp_path / f"gunicorn-{port}.log").open("w")
-            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+            log = stack.enter_context((tmp_path / f"gunicorn-{port}.log").open("w"))
+            processes.append(stack.enter_context(running(command, env=env, stdout=log, stderr=log)))
         sites = [Site(f"https://127.0.0.1:{port}") for port in ports]
         for site, process in zip(sites, processes, strict=True):
             _wait_healthy(site.url, trusted, process)
         yield sites
-    finally:
-        for process in processes:
-            _stop(process)
 
 
 def _phone_on(sites: list[Site]):

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import POSTGRES_URL
+from ..processes import running
 from ..smtp import free_port
 from .conftest import Site, new_phone
 from .steps import make_couple
@@ -62,9 +63,8 @@ def served(installed, tmp_path_factory) -> Iterator[Site]:
     }
     log = (folder / "serve.log").open("w")
     command = [installed / "wishnotes", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=log)
     site = Site(f"http://127.0.0.1:{port}")
-    try:
+    with running(command, cwd=folder, env=env, stdout=log, stderr=log) as process:
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, (folder / "serve.log").read_text()
@@ -76,13 +76,6 @@ def served(installed, tmp_path_factory) -> Iterator[Site]:
                 assert time.monotonic() < deadline, "the installed app did not start"
                 time.sleep(0.3)
         yield site
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _files(folder: Path) -> set[str]:

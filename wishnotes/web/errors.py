@@ -1,14 +1,21 @@
-"""Error pages and the mapping of request-level errors to calm responses."""
+"""Error pages and the mapping of request-level errors to calm responses.
+
+The pages for unexpected errors and for a database that cannot be reached never touch the
+database: the signed-in user is not loaded (or reloaded) for them, so they render even when
+the database is what failed, and `/healthz` answers JSON whatever the cookies.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, redirect, render_template, request, url_for
+import contextlib
+
+from flask import Flask, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from wishnotes.errors import KeyChanged, Locked, StoredKdfRefused
-from wishnotes.extensions import db
+from wishnotes.extensions import db, login_manager
 
 MESSAGES = {
     400: ("Something in that request was off", "Please go back and try again."),
@@ -20,8 +27,13 @@ MESSAGES = {
     422: ("Please check the form", "Something in the form needs another look."),
     429: ("Please wait a moment", "There were many attempts in a short time. Try again shortly."),
     500: ("Something went wrong", "Please try again in a moment. Nothing you wrote was lost."),
-    503: ("Just a moment", "The server was briefly busy. Please try again."),
+    503: (
+        "Resting for a moment",
+        "The notes cannot be reached just now. Please try again in a moment.",
+    ),
 }
+# A pool renewed after a restart serves the next request; an unreachable database takes longer.
+RETRY_AFTER_RENEWED, RETRY_AFTER_UNREACHABLE = 1, 30
 CSRF_MESSAGE = "This page was open for a long time or was sent twice. Please try again."
 
 
@@ -71,22 +83,52 @@ def _key_changed(exc: KeyChanged):
     return page, 409
 
 
-def _database_error(exc: DBAPIError):
-    if not exc.connection_invalidated:
-        return _unexpected(exc)
-    # The database restarted under a pooled connection: the engine has already renewed its
-    # pool, so the next request works. Nothing was committed by this one.
-    db.session.rollback()
-    current_app.logger.warning(
-        "Database connection lost on %s %s", request.method, request.endpoint
-    )
-    body, code = render_error(503)
-    return body, code, {"Retry-After": "1"}
-
-
 def _unexpected(exc: Exception):
-    db.session.rollback()
+    _leave_the_database()
     # The traceback goes to the log only; the page says nothing about the server.
     # The endpoint, not the path: paths can carry invite and reset tokens.
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.endpoint)
     return render_error(500)
+
+
+def _database_error(exc: DBAPIError):
+    # Unreachable, restarted under a pooled connection, or locked: the database's own trouble,
+    # not the request's. Anything else (a constraint, a bug) is an unexpected error.
+    if not (exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)):
+        return _unexpected(exc)
+    _leave_the_database()
+    # One line, no traceback: the driver's message names the trouble, never a bound value.
+    reason = str(exc.orig or type(exc).__name__).splitlines()[0][:200]
+    current_app.logger.warning(
+        "Database unavailable on %s %s: %s", request.method, request.endpoint, reason
+    )
+    if request.endpoint == "main.healthz":
+        response = jsonify(status="error", database="error"), 503
+    elif request.endpoint == "notes.compose" and request.method == "POST":
+        response = _note_not_sent()
+    else:
+        response = render_error(503)
+    response = current_app.make_response(response)
+    # The engine has already renewed its pool after a restart: the next request works.
+    retry = RETRY_AFTER_RENEWED if exc.connection_invalidated else RETRY_AFTER_UNREACHABLE
+    response.headers["Retry-After"] = str(retry)
+    return response
+
+
+def _note_not_sent():
+    """Hand the note being written back in a form that can send it again (nothing is stored)."""
+    from wishnotes.web.forms import ComposeForm
+
+    form = ComposeForm()  # filled from the request: the words typed, never the password
+    return render_template("notes/not_sent.html", form=form), 503
+
+
+def _leave_the_database() -> None:
+    """Let the error page render without the database: end the transaction, forget the user.
+
+    After a rollback every loaded row is expired, so showing the user (name, look) would read
+    the database again; the error page shows the plain, discreet frame instead.
+    """
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.rollback()
+    g._login_user = login_manager.anonymous_user()

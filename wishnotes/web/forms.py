@@ -17,6 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length
 
+from wishnotes import submissions
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
 from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, TITLE_MAX
 
@@ -68,6 +69,22 @@ class UnlockForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: it carries only the CSRF token."""
+
+
+class OnceForm(FlaskForm):
+    """A form that creates something: a second post of the same form creates nothing more.
+
+    The key is minted with the form and posted back with it (see wishnotes.submissions); a
+    form shown again after an error keeps the key it was posted with.
+    """
+
+    submission_key = HiddenField(
+        default=submissions.mint, validators=[Length(max=submissions.KEY_LENGTH)]
+    )
+
+
+class InviteForm(OnceForm):
+    """The button that makes an invite link."""
 
 
 class UnpairForm(FlaskForm):
@@ -171,7 +188,7 @@ class AppearanceForm(FlaskForm):
 # --- notes ---------------------------------------------------------------------------------
 
 
-class ComposeForm(FlaskForm):
+class ComposeForm(OnceForm):
     title = StringField(
         "A title, if you like",
         render_kw={"maxlength": TITLE_MAX, "autocomplete": "off"},
@@ -274,7 +291,7 @@ _WEEKDAYS = [
 ]
 
 
-class StartWeekForm(FlaskForm):
+class StartWeekForm(OnceForm):
     theme = SelectField("Theme", choices=_theme_choices, validate_choice=False)
     start_date = DateField(
         "First day",

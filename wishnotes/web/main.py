@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
 from sqlalchemy import text
@@ -25,6 +27,7 @@ def healthz():
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        db.session.rollback()
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.rollback()
         return jsonify(status="error", database="error"), 503
     return jsonify(status="ok", database="ok")

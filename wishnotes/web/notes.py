@@ -55,6 +55,10 @@ LOCKED_WHILE_WRITING = (
     "Your notes locked themselves while you were writing. Your words are still here: "
     "enter your password and send again."
 )
+PAIR_ENDED_WHILE_WRITING = (
+    "Your pair ended while you were writing, so the note was not sent. Your words are still "
+    "here, for you to keep."
+)
 UNREADABLE = (
     "This note could not be opened, so nothing of it is shown. It may have been changed after "
     "it was written."
@@ -176,10 +180,13 @@ def _send(form: ComposeForm) -> bool:
             title=form.title.data,
             sealed=form.sealed.data,
             prompt_key=form.prompt_key.data or None,
+            submission_key=form.submission_key.data,
             now=now(),
         )
     except Locked:
         form.password.errors.append(LOCKED_WHILE_WRITING)
+    except NotPaired:
+        form.form_errors.append(PAIR_ENDED_WHILE_WRITING)
     except InvalidCredentials:
         form.password.errors.append("That password does not match.")
     except InvalidInput as exc:

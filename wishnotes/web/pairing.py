@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from wishnotes import pairing
 from wishnotes.clock import now
 from wishnotes.errors import AlreadyPaired, InviteInvalid, Locked, NotPaired, SelfInvite
 from wishnotes.web import keys
-from wishnotes.web.forms import ActionForm, UnpairChoiceForm
+from wishnotes.web.forms import ActionForm, InviteForm, UnpairChoiceForm
 from wishnotes.web.navigation import render_form
 
 bp = Blueprint("pairing", __name__, url_prefix="/pair")
@@ -30,17 +30,30 @@ def pairing_context() -> dict:
 def index():
     partner = pairing.partner_of(current_user)
     invite = None if partner else pairing.live_invite(user=current_user, now=now())
-    return render_template("pairing/index.html", partner=partner, invite=invite, form=ActionForm())
+    return render_template(
+        "pairing/index.html",
+        partner=partner,
+        invite=invite,
+        form=ActionForm(),
+        invite_form=InviteForm(),
+    )
 
 
 @bp.post("/invite")
 @login_required
 def create_invite():
-    if not ActionForm().validate_on_submit():
+    form = InviteForm()
+    if not form.validate_on_submit():
         return redirect(url_for("pairing.index"))
     try:
         # The invite's secret is kept in the keyring, to check the joiner's keys later.
-        token = pairing.create_invite(user=current_user, user_key=keys.user_key(), now=now())
+        token = pairing.create_invite(
+            user=current_user,
+            user_key=keys.user_key(),
+            now=now(),
+            submission_key=form.submission_key.data,
+            secret=current_app.config["SECRET_KEY"].encode("utf-8"),
+        )
     except AlreadyPaired as exc:
         flash(exc.message)
         return redirect(url_for("pairing.index"))
@@ -98,7 +111,11 @@ def unpair():
     if form.validate_on_submit():
         if form.delete_my_notes.data:
             keys.user_key()  # deleting notes needs unlocked keys, not only a sign-in cookie
-        pairing.unpair(user=current_user, now=now(), delete_my_notes=form.delete_my_notes.data)
-        flash("Your pair has ended. Take care of yourself.")
+        try:
+            pairing.unpair(user=current_user, now=now(), delete_my_notes=form.delete_my_notes.data)
+        except NotPaired:
+            flash("Your pair has already ended.")
+        else:
+            flash("Your pair has ended. Take care of yourself.")
         return redirect(url_for("pairing.index"))
     return render_form("pairing/unpair.html", form, partner=partner)

@@ -76,6 +76,7 @@ def start():
                 start_date=form.start_date.data,
                 timezone=form.timezone.data,
                 now=now(),
+                submission_key=form.submission_key.data,
             )
         except InvalidInput as exc:
             form_error(form, exc)

@@ -61,11 +61,12 @@ _OPEN_BEFORE_KIT = {
 @bp.before_app_request
 def require_saved_kit():
     """Send a new account to its recovery kit until one group was typed back."""
+    # The endpoint first: the open pages (the health check above all) never load the user.
     if (
-        current_user.is_authenticated
-        and current_user.recovery_confirmed_at is None
+        request.endpoint not in _OPEN_BEFORE_KIT
         and request.blueprint != "recovery"
-        and request.endpoint not in _OPEN_BEFORE_KIT
+        and current_user.is_authenticated
+        and current_user.recovery_confirmed_at is None
     ):
         return redirect(url_for("recovery.kit"))
     return None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, abort, g, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+UNREADABLE_FORM = "The form contained characters that could not be read."
 
 CSP = "; ".join(
     [
@@ -49,14 +53,46 @@ def reject_undecodable_form() -> None:
     """Refuse a form whose bytes are not UTF-8 instead of silently replacing characters."""
     if request.method not in {"POST", "PUT", "PATCH"}:
         return
-    if request.mimetype != "application/x-www-form-urlencoded":
+    if request.mimetype == "application/x-www-form-urlencoded":
+        values = _urlencoded_values(request.get_data(cache=True))
+    elif request.mimetype == "multipart/form-data":
+        values = _multipart_values(request.get_data(cache=True))
+    else:
         return
-    body = request.get_data(cache=True)
     try:
-        for part in body.split(b"&"):
-            unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-    except UnicodeDecodeError:
-        abort(400, description="The form contained characters that could not be read.")
+        for value in values:
+            value.decode("utf-8")
+    except (UnicodeDecodeError, ValueError):
+        abort(400, description=UNREADABLE_FORM)
+
+
+def _urlencoded_values(body: bytes) -> Iterator[bytes]:
+    for part in body.split(b"&"):
+        yield unquote_to_bytes(part.replace(b"+", b" "))
+
+
+def _multipart_values(body: bytes) -> Iterator[bytes]:
+    """Yield the raw bytes of each field of a multipart body (werkzeug decodes them leniently).
+
+    Files are not text and are left alone; no form here takes one. A malformed body raises
+    ValueError, which is refused like undecodable text.
+    """
+    boundary = request.mimetype_params.get("boundary", "")
+    if not boundary:
+        raise ValueError("multipart body without a boundary")
+    decoder = MultipartDecoder(boundary.encode("latin-1"))
+    decoder.receive_data(body)
+    decoder.receive_data(None)
+    chunks: list[bytes] | None = None
+    while not isinstance(event := decoder.next_event(), NeedData | Epilogue):
+        if isinstance(event, Field):
+            chunks = []
+        elif isinstance(event, File):
+            chunks = None
+        elif isinstance(event, Data) and chunks is not None:
+            chunks.append(event.data)
+            if not event.more_data:
+                yield b"".join(chunks)
 
 
 def add_headers(response):
