@@ -1,7 +1,7 @@
 """relay refusals, per-email refusals, the pepper check, reset links minted at delivery
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-30 17:50:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
