@@ -91,7 +91,10 @@ class BaseConfig:
     SMTP_USERNAME: str | None = None
     SMTP_PASSWORD: str | None = None
     SMTP_SECURITY = "none"  # none | starttls | tls
-    SMTP_TIMEOUT = 10.0
+    SMTP_TIMEOUT = 10.0  # seconds, for connecting and for each command
+    # Seconds to wait for the reply to the end of a message: long, because a relay that stores
+    # a message and answers after we gave up gets it twice. Must stay well under EMAIL_LEASE.
+    SMTP_DATA_TIMEOUT = 300.0
     # A folder (relative to the instance) to write emails into instead of sending them.
     MAIL_FOLDER: str | None = None
 
@@ -100,7 +103,7 @@ class BaseConfig:
     HUEY_IMMEDIATE = False  # run tasks in the calling thread (in memory); no consumer needed
     HUEY_WORKERS = 2  # consumer threads of `wishnotes worker` and of the one inside `serve`
     EMAIL_BATCH_SIZE = 100  # outbox rows one delivery task takes before handing on
-    EMAIL_MAX_ATTEMPTS = 5  # tries on a permanent (5xx) refusal before giving up
+    EMAIL_MAX_ATTEMPTS = 5  # permanent (5xx) refusals of one email before it is given up
     EMAIL_BACKOFF_BASE = timedelta(minutes=1)  # first retry delay; doubles each try
     EMAIL_BACKOFF_MAX = timedelta(hours=1)
     EMAIL_GIVE_UP_AFTER = timedelta(days=3)  # temporary failures are retried this long
@@ -188,6 +191,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "SMTP_SECURITY": ("SMTP_SECURITY", str),
     "SMTP_TIMEOUT": ("SMTP_TIMEOUT", float),
     "MAIL_FOLDER": ("MAIL_FOLDER", str),
+    "SMTP_DATA_TIMEOUT": ("SMTP_DATA_TIMEOUT", float),
     "HUEY_WORKERS": ("HUEY_WORKERS", int),
     "EMAIL_MAX_ATTEMPTS": ("EMAIL_MAX_ATTEMPTS", int),
     "SCHEDULE_BATCH_SIZE": ("SCHEDULE_BATCH_SIZE", int),

@@ -4,6 +4,8 @@ Delivery here goes through a scripted in-memory transport; tests/test_email_deli
 the same rows to a real SMTP server.
 """
 
+import hashlib
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -13,10 +15,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from wishnotes import accounts, mail, notes, outbox
-from wishnotes.errors import DeliveryDeferred, DeliveryRejected, ServerUnavailable
+from wishnotes import accounts, mail, notes, outbox, recovery
+from wishnotes.errors import (
+    DeliveryDeferred,
+    DeliveryRejected,
+    ServerUnavailable,
+    SessionRefused,
+)
 from wishnotes.extensions import db, huey
-from wishnotes.models import OutboxEmail, User
+from wishnotes.models import MailRelay, OutboxEmail, PasswordReset, User
 
 from .conftest import PASSWORD, pair_users, register_user
 
@@ -34,7 +41,7 @@ class ScriptedTransport:
     @contextmanager
     def connect(self):
         self.connections += 1
-        if self.outcomes and isinstance(self.outcomes[0], ServerUnavailable):
+        if self.outcomes and isinstance(self.outcomes[0], SessionRefused):
             raise self.outcomes.pop(0)
         yield self
 
@@ -162,23 +169,81 @@ def test_permanent_refusals_give_up_after_the_set_number_of_tries_and_say_why(ap
 def test_temporary_failures_give_up_only_after_the_give_up_period(app_ctx, ada):
     queue(ada)
     transport = ScriptedTransport(*[DeliveryDeferred("421 busy")] * 100)
-    assert deliver(transport, now=T0 + timedelta(days=2)).retried == 1
-    report = deliver(transport, now=T0 + timedelta(days=3))
+    first = T0 + timedelta(days=5)  # queued long before: the period runs from the first failure
+    assert deliver(transport, now=first).retried == 1
+    assert deliver(transport, now=first + timedelta(days=2)).retried == 1
+    report = deliver(transport, now=first + timedelta(days=3))
     assert report.failed == 1
-    assert rows()[0].last_error.endswith("last: 421 busy")
+    row = rows()[0]
+    assert row.last_error == (
+        "temporary failures since 2026-03-07 09:00 UTC, given up after 3 days; last: 421 busy"
+    )
+    assert (row.attempts, row.refusals) == (3, 0)
+
+
+def test_temporary_failures_do_not_count_towards_the_refusal_limit(app_ctx, ada):
+    app_ctx.config["EMAIL_MAX_ATTEMPTS"] = 2
+    queue(ada)
+    outcomes = [DeliveryDeferred("451 4.3.0 try later")] * 4
+    outcomes += [DeliveryRejected("550 5.7.1 not now")] * 2
+    transport = ScriptedTransport(*outcomes)
+    now = T0
+    for _ in range(5):
+        deliver(transport, now=now)
+        now = rows()[0].next_attempt_at
+    row = rows()[0]
+    assert (row.status, row.attempts, row.refusals) == ("pending", 5, 1)
+    assert deliver(transport, now=now).failed == 1
+    row = rows()[0]
+    assert (row.status, row.refusals) == ("failed", 2)
+    assert row.last_error == "refused 2 times; last: 550 5.7.1 not now"
 
 
 def test_an_unreachable_server_stops_the_batch_and_loses_nothing(app_ctx, ada):
     for period in ("a", "b", "c"):
         queue(ada, period=period)
-    down = ScriptedTransport(ServerUnavailable("cannot reach the SMTP server: refused"))
+    down = ScriptedTransport(ServerUnavailable("connect: cannot reach the SMTP server: refused"))
     report = deliver(down)
-    assert (report.sent, report.retried, report.more) == (0, 1, False)
+    assert (report.sent, report.retried, report.failed, report.more) == (0, 0, 0, False)
+    assert report.relay_refused == "connect: cannot reach the SMTP server: refused"
     assert [row.status for row in rows()] == ["pending"] * 3
-    assert [row.attempts for row in rows()] == [1, 0, 0]
+    assert [row.attempts for row in rows()] == [0, 0, 0]
     up = ScriptedTransport()
     assert deliver(up, now=T0 + timedelta(minutes=1)).sent == 3
     assert len({message["Message-ID"] for message in up.sent}) == 3
+
+
+def test_a_refused_session_counts_against_no_email_and_backs_off_every_worker(app_ctx, ada, caplog):
+    app_ctx.config["EMAIL_MAX_ATTEMPTS"] = 2
+    for period in ("a", "b", "c"):
+        queue(ada, period=period)
+    refused = ScriptedTransport(*[SessionRefused("AUTH: 535 5.7.8 bad credentials")] * 20)
+    tried_at = []
+    now = T0
+    caplog.set_level("WARNING", logger="wishnotes.outbox")
+    while now < T0 + timedelta(hours=3):  # a pass a minute for three hours
+        before = refused.connections
+        report = deliver(refused, now=now)
+        assert (report.sent, report.retried, report.failed) == (0, 0, 0)
+        if refused.connections > before:
+            tried_at.append(int((now - T0).total_seconds() // 60))
+        now += timedelta(minutes=1)
+    # Backing off: 1, 2, 4 ... minutes between tries, capped at an hour.
+    assert tried_at == [0, 1, 3, 7, 15, 31, 63, 123]
+    assert [(r.status, r.attempts, r.refusals) for r in rows()] == [("pending", 0, 0)] * 3
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == len(tried_at)  # one line per pass that tried, none per email
+    assert lines[0].startswith(
+        "The SMTP relay refused the session (AUTH: 535 5.7.8 bad credentials); "
+        "3 emails wait, none given up."
+    )
+    relay = db.session.get(MailRelay, outbox.RELAY)
+    assert (relay.failures, relay.last_error) == (8, "AUTH: 535 5.7.8 bad credentials")
+
+    fixed = ScriptedTransport()
+    assert deliver(fixed, now=relay.retry_at).sent == 3
+    assert db.session.get(MailRelay, outbox.RELAY).failures == 0
+    assert "takes mail again" in caplog.records[-1].getMessage()
 
 
 def test_a_claimed_row_is_left_alone_until_its_lease_runs_out(app_ctx, ada):
@@ -220,42 +285,64 @@ def test_an_email_turned_off_after_queueing_is_skipped_not_sent(app_ctx, ada):
     assert rows()[0].status == "skipped" and rows()[0].text_body == ""
 
 
-def test_password_reset_bodies_are_emptied_once_sent_or_given_up(app_ctx, ada):
-    app_ctx.config["EMAIL_MAX_ATTEMPTS"] = 1
-    link = "https://wishnotes.test/reset/SECRET-TOKEN-1"
-    assert outbox.queue_password_reset(user=ada, link=link, now=T0)
+def _ask_reset(user, now=T0) -> int:
+    found = recovery.request_reset(email=user.email, now=now)
+    assert found is not None
+    outbox.queue_password_reset(user=user, request_id=found[1], now=now)
     db.session.commit()
+    return found[1]
+
+
+def _token_in(message) -> str:
+    return re.search(r"http://wishnotes\.test/reset/(\S+)", plain_text(message)).group(1)
+
+
+def test_a_reset_link_is_minted_at_delivery_and_never_stored(app_ctx, ada):
+    _ask_reset(ada)
     row = rows()[0]
-    assert link in row.text_body and link in row.html_body
+    assert (row.text_body, row.html_body) == ("", "")
     assert row.unsubscribe_url is None and row.subject == "Reset your password"
+    assert db.session.query(PasswordReset).one().token_hash is None  # no token exists yet
     transport = ScriptedTransport()
     deliver(transport)
-    assert link in plain_text(transport.sent[0])
-    assert "List-Unsubscribe" not in transport.sent[0]
-    assert (rows()[0].text_body, rows()[0].html_body) == ("", "")
-
-    second = "https://wishnotes.test/reset/SECRET-TOKEN-2"
-    outbox.queue_password_reset(user=ada, link=second, now=T0)
-    db.session.commit()
-    deliver(ScriptedTransport(DeliveryRejected("550 mailbox gone")))
-    failed = rows()[1]
-    assert failed.status == "failed" and (failed.text_body, failed.html_body) == ("", "")
-
-
-def test_a_newer_reset_link_withdraws_the_unsent_older_one(app_ctx, ada):
-    outbox.queue_password_reset(user=ada, link="https://wishnotes.test/reset/OLD", now=T0)
-    db.session.commit()
-    assert not outbox.queue_password_reset(
-        user=ada, link="https://wishnotes.test/reset/OLD", now=T0
+    message = transport.sent[0]
+    token = _token_in(message)
+    assert "List-Unsubscribe" not in message
+    assert recovery.find_reset(token=token, now=T0).user_id == ada.id
+    assert (rows()[0].status, rows()[0].text_body, rows()[0].html_body) == ("sent", "", "")
+    db.session.expire_all()
+    assert (
+        db.session.query(PasswordReset).one().token_hash == hashlib.sha256(token.encode()).digest()
     )
-    outbox.queue_password_reset(user=ada, link="https://wishnotes.test/reset/NEW", now=T0)
-    db.session.commit()
+
+
+def test_a_retried_reset_email_carries_a_new_link_and_the_old_one_stops_working(app_ctx, ada):
+    _ask_reset(ada)
+    transport = ScriptedTransport(DeliveryDeferred("451 4.3.0 later"))
+    deliver(transport)
+    deliver(transport, now=T0 + timedelta(minutes=1))
+    token = _token_in(transport.sent[0])
+    assert recovery.find_reset(token=token, now=T0).user_id == ada.id
+
+
+def test_a_reset_email_whose_link_expired_before_delivery_is_skipped(app_ctx, ada):
+    _ask_reset(ada)
+    transport = ScriptedTransport(ServerUnavailable("connect: cannot reach the SMTP server"))
+    deliver(transport)
+    report = deliver(transport, now=T0 + recovery.RESET_TTL)
+    assert (report.skipped, transport.sent) == (1, [])
+    assert rows()[0].last_error == "the link expired or was withdrawn before sending"
+
+
+def test_a_newer_reset_request_withdraws_the_unsent_older_email(app_ctx, ada):
+    first = _ask_reset(ada)
+    assert not outbox.queue_password_reset(user=ada, request_id=first, now=T0)
+    _ask_reset(ada)
     old, _ = rows()
-    assert (old.status, old.text_body) == ("skipped", "")
+    assert (old.status, old.last_error) == ("skipped", "a newer link was asked for")
     transport = ScriptedTransport()
     deliver(transport)
     assert len(transport.sent) == 1
-    assert "NEW" in plain_text(transport.sent[0])
 
 
 # --- "something is waiting for you" ----------------------------------------------------------

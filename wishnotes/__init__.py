@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     register_database(app)
     register_security(app)  # first, so its request checks run before any extension reads the form
     register_extensions(app)
+    register_pepper_check(app)
     register_jobs(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -168,6 +169,15 @@ def register_extensions(app: Flask) -> None:
     login_manager.user_loader(logins.load_user)
 
 
+def register_pepper_check(app: Flask) -> None:
+    """Refuse to start with a pepper other than the one the database was created with."""
+    from wishnotes import server_secrets
+    from wishnotes.extensions import db
+
+    with app.app_context():
+        server_secrets.check_pepper(db.engine, pepper=app.config["PEPPER_BYTES"])
+
+
 def register_security(app: Flask) -> None:
     """Security headers, proxy handling and request checks shared by every page."""
     from wishnotes.web import security
@@ -182,6 +192,7 @@ def register_jobs(app: Flask) -> None:
     mail.SmtpTransport.from_config(app.config)  # refuses an unknown SMTP_SECURITY
     folder = mail.mail_folder(app.config, instance_path=Path(app.instance_path))
     app.config["MAIL_FOLDER"] = str(folder) if folder else None
+    mail.check_timeouts(app.config)
     if app.config.get("BASE_URL") or app.config["ENV"] == "production":
         # Refuses a missing or malformed address, and plain http in production: emails need it.
         mail.base_url(app.config)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "wishnotes.commands:housekeeping_command",
         "Delete expired sessions, logins, invites and reset links once.",
     ),
+    "backup": ("wishnotes.commands:backup_command", "Write a consistent backup of the database."),
     "demo": ("wishnotes.demo:demo", "Create a demo pair to try the app alone (development)."),
     "bench": ("wishnotes.bench:bench", "Measure throughput and cost on this machine."),
     "routes": ("flask.cli:routes_command", "List the app's routes."),
@@ -57,8 +58,12 @@ def _script_info(ctx: click.Context) -> None:
 
 def _create_app():
     from wishnotes import create_app
+    from wishnotes.errors import WishnotesError
 
-    return create_app()
+    try:
+        return create_app()
+    except WishnotesError as exc:  # a refusal to start (a secret missing or wrong): its words
+        raise click.ClickException(exc.message) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

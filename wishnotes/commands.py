@@ -6,6 +6,7 @@ Heavy modules are imported inside each command, so `wishnotes --help` stays inst
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -37,6 +38,7 @@ def serve(host: str, port: int, threads: int, trusted_proxy: str) -> None:
     if database.is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
         # The embedded default keeps itself up to date; PostgreSQL deployments run `db upgrade`.
         upgrade()
+        _check_pepper(app)  # a new database has its pepper check only now
     configure_logging(app)
     consumer = None
     if tasks.is_embedded(app):
@@ -79,6 +81,17 @@ def proxy_settings(hops: int, *, trusted_proxy: str) -> dict:
         "trusted_proxy_headers": PROXY_HEADERS,
         "clear_untrusted_proxy_headers": True,
     }
+
+
+def _check_pepper(app) -> None:
+    from wishnotes import server_secrets
+    from wishnotes.errors import WishnotesError
+    from wishnotes.extensions import db
+
+    try:
+        server_secrets.check_pepper(db.engine, pepper=app.config["PEPPER_BYTES"])
+    except WishnotesError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def configure_logging(app) -> None:
@@ -163,6 +176,12 @@ def run_due(moment: str | None) -> None:
         f"Sent {result.sent} emails ({result.queued} newly due, {result.retried} to retry "
         f"later, {result.failed} given up, {result.skipped} no longer needed)."
     )
+    if result.relay_retry_at is not None:
+        why = f"refused the session ({result.relay_refused})" if result.relay_refused else "waits"
+        click.echo(
+            f"The SMTP relay {why}; no email was counted or given up. Next try at "
+            f"{result.relay_retry_at.isoformat(timespec='seconds')}."
+        )
 
 
 @click.command("housekeeping")
@@ -174,3 +193,26 @@ def housekeeping_command(moment: str | None) -> None:
 
     report = housekeeping.run(now=_moment(moment), config=current_app.config)
     click.echo(report.summary())
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace PATH if it exists.")
+@with_appcontext
+def backup_command(path: Path, overwrite: bool) -> None:
+    """Write a consistent backup of the database to PATH, while the app runs."""
+    from wishnotes import backup
+
+    try:
+        made = backup.backup(
+            database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+            path=path,
+            overwrite=overwrite,
+        )
+    except backup.BackupFailed as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Backed up the database to {made.path} ({made.size:,} bytes; {made.method}).")
+    click.echo(
+        "Keep WISHNOTES_PEPPER and WISHNOTES_SECRET_KEY safe, apart from it: without the "
+        "pepper this backup opens nothing."
+    )

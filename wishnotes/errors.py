@@ -213,15 +213,30 @@ class DeliveryError(WishnotesError):
 
 
 class DeliveryDeferred(DeliveryError):
-    """A temporary failure (4xx, timeout): try this message again later."""
+    """A temporary failure tied to one message (4xx to RCPT TO or DATA): try it again later."""
 
 
-class ServerUnavailable(DeliveryDeferred):
-    """The server cannot be reached or dropped the connection: stop this batch, retry later."""
+class ConnectionLost(DeliveryDeferred):
+    """The connection dropped or timed out while one message was under way (RCPT TO or DATA).
+
+    The relay may have taken the message (a late reply to DATA): it is tried again later on a
+    new connection, with the same Message-ID.
+    """
 
 
 class DeliveryRejected(DeliveryError):
-    """A permanent failure (5xx): retried a set number of times, then given up."""
+    """A permanent refusal tied to one message (5xx to RCPT TO or DATA); given up after a set
+    number of such refusals."""
+
+
+class SessionRefused(DeliveryError):
+    """The relay would not take mail at all in this session, before any message was handed over:
+    a refusal at the greeting, EHLO, STARTTLS, AUTH or MAIL FROM. It says nothing about any one
+    message, so it counts against none: the batch ends and the relay is tried again later."""
+
+
+class ServerUnavailable(SessionRefused):
+    """The relay cannot be reached (refused, timed out, TLS failed) or hung up between messages."""
 
 
 class EarlierKeysLocked(DecryptionFailed):

@@ -7,17 +7,19 @@ prompt texts from the library and links.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import secrets
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.charset import QP, Charset
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -32,10 +34,13 @@ from flask import current_app
 from markupsafe import escape
 
 from wishnotes.errors import (
+    ConnectionLost,
     DeliveryDeferred,
+    DeliveryError,
     DeliveryRejected,
     MailNotConfigured,
     ServerUnavailable,
+    SessionRefused,
 )
 
 SECURITY_MODES = ("none", "starttls", "tls")
@@ -205,7 +210,13 @@ class Transport(Protocol):
 
 @dataclass(frozen=True, repr=False)
 class SmtpTransport:
-    """SMTP with no encryption, STARTTLS, or implicit TLS; the password never appears in repr."""
+    """SMTP with no encryption, STARTTLS, or implicit TLS; the password never appears in repr.
+
+    Two timeouts: `timeout` for connecting and for every command, and the longer `data_timeout`
+    for the reply to the end of a message. A relay that stores a message and answers after we
+    stopped waiting gets it a second time on the retry, so the wait for that one reply is long
+    (RFC 5321 section 4.5.3.2 suggests 10 minutes) while a dead relay is still noticed quickly.
+    """
 
     host: str
     port: int
@@ -213,6 +224,7 @@ class SmtpTransport:
     username: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    data_timeout: float = 300.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SmtpTransport:
@@ -228,6 +240,7 @@ class SmtpTransport:
             username=config.get("SMTP_USERNAME") or None,
             password=config.get("SMTP_PASSWORD") or None,
             timeout=float(config["SMTP_TIMEOUT"]),
+            data_timeout=float(config["SMTP_DATA_TIMEOUT"]),
         )
 
     def __repr__(self) -> str:
@@ -235,7 +248,12 @@ class SmtpTransport:
 
     @contextmanager
     def connect(self) -> Iterator[SmtpConnection]:
-        """Open one SMTP session for a batch of messages; ServerUnavailable if it cannot."""
+        """Open one SMTP session for a batch of messages; SessionRefused if the relay won't.
+
+        Every step before the first message (connect and greeting, EHLO, STARTTLS, AUTH) runs
+        here, so any refusal or failure of them is a refusal of the session, never of a message.
+        """
+        stage = "connect"
         try:
             if self.security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -243,15 +261,18 @@ class SmtpTransport:
                 )
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            stage = "EHLO"
+            smtp.ehlo_or_helo_if_needed()
             if self.security == "starttls":
+                stage = "STARTTLS"
                 smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
             if self.username:
+                stage = "AUTH"
                 smtp.login(self.username, self.password or "")
-        except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryRejected(f"SMTP server does not support this: {exc}") from None
         except Exception as exc:
-            raise _classify(exc) from None
-        connection = SmtpConnection(smtp)
+            raise _session_error(exc, stage) from None
+        connection = SmtpConnection(smtp, data_timeout=self.data_timeout)
         try:
             yield connection
         finally:
@@ -259,20 +280,63 @@ class SmtpTransport:
 
 
 class SmtpConnection:
-    """One open SMTP session."""
+    """One open SMTP session; `send` walks MAIL FROM, RCPT TO and DATA one by one.
 
-    def __init__(self, smtp: smtplib.SMTP) -> None:
+    Each step is its own call so that a reply is judged by what it answers: MAIL FROM carries
+    only the site's sender address, nothing of the message, so its refusal is the session's;
+    RCPT TO and DATA answer for this one message.
+    """
+
+    def __init__(self, smtp: smtplib.SMTP, *, data_timeout: float) -> None:
         self.smtp = smtp
+        self.data_timeout = data_timeout
 
     def send(self, message: Message) -> None:
-        """Send one message; raise DeliveryDeferred, ServerUnavailable or DeliveryRejected."""
+        """Send one message; raise SessionRefused, DeliveryDeferred or DeliveryRejected."""
+        sender = parseaddr(str(message["From"]))[1]
+        recipient = str(message["To"])
+        international = not (sender + recipient).isascii()
+        options: list[str] = []
+        if international:
+            if not self.smtp.has_extn("smtputf8"):
+                raise DeliveryRejected("the relay takes no address with non-ASCII letters")
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        body = _flatten(message, utf8=international)
         try:
-            refused = self.smtp.send_message(message)
+            code, reply = self.smtp.mail(sender, options)
         except Exception as exc:
-            raise _classify(exc) from None
-        if refused:  # only with several recipients; each message here has one
-            code, text = next(iter(refused.values()))
-            raise _by_code(code, text)
+            raise _session_error(exc, "MAIL FROM") from None
+        if code != 250:
+            self._reset()
+            raise SessionRefused(f"MAIL FROM: {_reply(code, reply)}")
+        try:
+            code, reply = self.smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                raise _by_code(code, reply)
+            code, reply = self._data(body)
+        except smtplib.SMTPResponseException as exc:  # DATA itself refused
+            self._reset()
+            raise _by_code(exc.smtp_code, exc.smtp_error) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _lost(exc) from None
+        if code != 250:
+            self._reset()
+            raise _by_code(code, reply)
+
+    def _data(self, body: bytes) -> tuple[int, bytes]:
+        # The long wait covers the reply to the end of the message (and the short DATA step).
+        self.smtp.sock.settimeout(self.data_timeout)
+        try:
+            return self.smtp.data(body)
+        finally:
+            if self.smtp.sock is not None:  # smtplib drops it when the connection is lost
+                self.smtp.sock.settimeout(self.smtp.timeout)
+
+    def _reset(self) -> None:
+        # If this fails, the next MAIL FROM finds out, as a refusal of the session.
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            self.smtp.rset()
 
     def close(self) -> None:
         try:
@@ -281,37 +345,81 @@ class SmtpConnection:
             self.smtp.close()
 
 
-def _by_code(code: int, text: bytes | str) -> Exception:
+def _flatten(message: Message, *, utf8: bool) -> bytes:
+    """Return the message as bytes with CRLF line ends, as smtplib.send_message would."""
+    # Our messages are built on compat32, which has no utf8 switch (smtplib's send_message fails
+    # on it): the envelope carries the UTF-8 address, the To header an RFC 2047 encoded word.
+    policy = message.policy.clone(cte_type="8bit") if utf8 else message.policy
+    with io.BytesIO() as buffer:
+        BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
+        return buffer.getvalue()
+
+
+def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    reason = f"{code} {' '.join(str(text).split())}"[:300]
+    return f"{code} {' '.join(str(text).split())}"[:300]
+
+
+def _by_code(code: int, text: bytes | str) -> DeliveryError:
+    """Judge a reply to RCPT TO or DATA: it answers for this one message."""
+    reason = _reply(code, text)
     if 400 <= code < 500:
         return DeliveryDeferred(reason)
     if code >= 500:
         return DeliveryRejected(reason)
-    return ServerUnavailable(f"unexpected SMTP reply {reason}")
+    return DeliveryDeferred(f"unexpected SMTP reply {reason}")
 
 
-def _classify(exc: Exception) -> Exception:
-    """Turn an smtplib or socket error into a retry decision, keeping only the server's reply."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(exc.recipients.values()))
-        return _by_code(code, text)
+def _timed_out(exc: BaseException) -> bool:
+    # smtplib turns a timeout while reading a reply into SMTPServerDisconnected.
+    while exc is not None:
+        if isinstance(exc, TimeoutError):
+            return True
+        exc = exc.__context__ or exc.__cause__
+    return False
+
+
+def _lost(exc: BaseException) -> ConnectionLost:
+    if _timed_out(exc):
+        return ConnectionLost("no reply in time while sending; it may have arrived")
+    return ConnectionLost("the connection dropped while sending; it may have arrived")
+
+
+def _session_error(exc: Exception, stage: str) -> SessionRefused:
+    """Turn a failure before any message was handed over into a refusal of the session."""
+    if isinstance(exc, smtplib.SMTPResponseException):  # greeting, EHLO, STARTTLS, AUTH
+        stage = "greeting" if stage == "connect" else stage
+        return SessionRefused(f"{stage}: {_reply(exc.smtp_code, exc.smtp_error)}")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return SessionRefused(f"{stage}: the relay does not offer it")
+    if _timed_out(exc):
+        return ServerUnavailable(f"{stage}: the SMTP server timed out")
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return ServerUnavailable("SMTP server closed the connection")
-    if isinstance(exc, smtplib.SMTPResponseException):  # sender, data, helo, auth, connect
-        return _by_code(exc.smtp_code, exc.smtp_error)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return ServerUnavailable("SMTP server timed out")
+        return ServerUnavailable(f"{stage}: the SMTP server closed the connection")
     if isinstance(exc, ssl.SSLError):
-        return ServerUnavailable(f"TLS failed: {exc.reason or type(exc).__name__}")
+        return ServerUnavailable(f"{stage}: TLS failed: {exc.reason or type(exc).__name__}")
     if isinstance(exc, OSError):
-        return ServerUnavailable(
-            f"cannot reach the SMTP server: {exc.strerror or type(exc).__name__}"
-        )
+        why = exc.strerror or type(exc).__name__
+        return ServerUnavailable(f"{stage}: cannot reach the SMTP server: {why}")
     if isinstance(exc, smtplib.SMTPException):
-        return ServerUnavailable(f"SMTP error: {type(exc).__name__}")
-    return exc
+        return ServerUnavailable(f"{stage}: SMTP error: {type(exc).__name__}")
+    raise exc
+
+
+def check_timeouts(config: Mapping[str, Any]) -> None:
+    """Refuse a lease that could run out while a worker still waits for the relay.
+
+    A claimed email is retried by another worker once EMAIL_LEASE has passed; if that could
+    happen while the first worker still waits for the reply to DATA, a slow relay would get
+    every message twice. The connection and the commands before DATA take a few SMTP_TIMEOUTs.
+    """
+    needed = float(config["SMTP_DATA_TIMEOUT"]) + 10 * float(config["SMTP_TIMEOUT"])
+    if config["EMAIL_LEASE"].total_seconds() <= needed:
+        raise MailNotConfigured(
+            "WISHNOTES_SMTP_DATA_TIMEOUT plus ten WISHNOTES_SMTP_TIMEOUT must stay below the "
+            f"email lease ({config['EMAIL_LEASE'].total_seconds():g} s)."
+        )
 
 
 @dataclass(frozen=True)

@@ -195,13 +195,17 @@ class KeySession(db.Model):
 
 
 class PasswordReset(db.Model):
-    """An emailed single-use link that proves the mailbox; only the token's SHA-256 is stored."""
+    """An emailed single-use link that proves the mailbox; only the token's SHA-256 is stored.
+
+    The token is minted when the email is handed to the relay (`token_hash` is NULL until then),
+    so the link never rests in the outbox.
+    """
 
     __tablename__ = "password_resets"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    token_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -374,7 +378,11 @@ class OutboxEmail(db.Model):
     # unsubscribe link filled into the variant at delivery.
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_variants.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # tries that reached this message
+    # Permanent refusals of this message (5xx to RCPT TO or DATA): EMAIL_MAX_ATTEMPTS gives up.
+    refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When temporary failures of this message began (cleared when sent): EMAIL_GIVE_UP_AFTER.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
@@ -392,6 +400,32 @@ class ScheduleMark(db.Model):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     scanned_until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MailRelay(db.Model):
+    """The SMTP relay's refusals of whole sessions, so every worker backs off together.
+
+    One row per relay name; `failures` counts refused sessions in a row and is reset by the
+    first session that takes a message.
+    """
+
+    __tablename__ = "mail_relays"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class PepperCheck(db.Model):
+    """A check value derived from the pepper (never the pepper), to notice a changed one."""
+
+    __tablename__ = "pepper_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_value: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- mutual wishes --------------------------------------------------------------------------

@@ -14,45 +14,58 @@ worker takes after the lease (EMAIL_LEASE).
 Bulk emails (weekly, daily) store their body once per variant (`store_variant`); the row keeps
 only the recipient's address and unsubscribe link, and delivery fills in the name and link.
 
-The only duplicate window: the worker dies after the SMTP server accepted a message and before
-its "sent" record is committed (two single-row UPDATEs: the record, issued as soon as the reply
-arrives, and the next claim). That message goes out again after the lease, with the same
-Message-ID, so mail clients can collapse the two. Nothing is sent twice in any other case, and
-nothing is dropped.
+Two duplicate windows remain, both with the same Message-ID, so mail clients can collapse the
+copies; nothing is sent twice in any other case, and nothing is dropped:
+1. A dying worker: it stops after the relay accepted a message and before its "sent" record is
+   committed (it commits with the claim of the next row). Another worker sends
+   the message again after the lease.
+2. A late reply: the relay stores the message but its reply to the end of DATA comes after we
+   stopped waiting, so the message is retried. The wait for that one reply (SMTP_DATA_TIMEOUT,
+   5 minutes) is much longer than for connecting and other commands (SMTP_TIMEOUT), so a dead
+   relay is noticed quickly and a slow one rarely gets a copy; the lease is longer still, so
+   no second worker starts while the first one waits.
 
-Retries: a temporary failure (server down, timeout, 4xx) is retried with exponential backoff
-for EMAIL_GIVE_UP_AFTER; a permanent one (5xx) EMAIL_MAX_ATTEMPTS times. Given up rows are
-kept with status "failed" and `last_error` (the server's code and words, never a body).
+Failures are judged by what they answer:
+- The relay refuses or fails the session (connect, greeting, EHLO, STARTTLS, AUTH, MAIL FROM,
+  which carries only our sender): no message is at fault. The batch ends, the claimed row is
+  released untouched, every worker backs off (exponentially, in `mail_relays`), one warning per
+  pass is logged, and no message is ever given up for it.
+- A reply to RCPT TO or DATA answers for one message: a temporary one (4xx, or the connection
+  lost mid-message) is retried with backoff for EMAIL_GIVE_UP_AFTER from the first failure; a
+  permanent one (5xx) counts in `refusals`, and EMAIL_MAX_ATTEMPTS refusals give the row up.
+  Given-up rows keep status "failed" and `last_error` (the relay's code and words, never a body).
+
+Emails that carry a secret (the password-reset link) are rendered at delivery: the link is
+minted then, only its hash is stored, and the row holds no body at all.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wishnotes import mail, preferences
-from wishnotes.errors import DeliveryError, DeliveryRejected, ServerUnavailable
+from wishnotes import mail, preferences, recovery
+from wishnotes.errors import ConnectionLost, DeliveryError, DeliveryRejected, SessionRefused
 from wishnotes.extensions import db
-from wishnotes.models import OutboxEmail, OutboxVariant, User
+from wishnotes.models import MailRelay, OutboxEmail, OutboxVariant, User
 
 log = logging.getLogger(__name__)
 
 WEEKLY, DAILY, NOTE_NOTICE = preferences.WEEKLY, preferences.DAILY, preferences.NOTE_NOTICE
 PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind of email, not a secret
-# Kinds whose body holds a secret (a sign-in link): emptied once sent or given up.
-SECRET_KINDS = frozenset({PASSWORD_RESET})
+RELAY = "smtp"  # the one relay's row in mail_relays
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 KICK = "wishnotes.outbox.kick"  # session.info flag: wake the delivery job after commit
 # Queueing and delivery go through Core, not the ORM: thousands of rows in a pass.
@@ -102,6 +115,8 @@ class Report:
     skipped: int = 0
     more: bool = False  # the batch was full: more rows may be due
     message_ids: list[str] = field(default_factory=list)
+    relay_refused: str | None = None  # the relay refused the session (why); the batch ended
+    relay_retry_at: datetime | None = None  # the relay is backed off until then
 
 
 def policy(config: Mapping[str, Any] | None = None) -> Policy:
@@ -169,6 +184,7 @@ def _row(email: Queued, *, domain: str, now: datetime) -> dict[str, Any]:
         "variant_id": email.variant_id,
         "status": PENDING,
         "attempts": 0,
+        "refusals": 0,  # named: an INSERT ... SELECT would not fill in the column's default
         "next_attempt_at": email.send_after,
         "created_at": now,
     }
@@ -299,11 +315,12 @@ def _claim_and_insert_at_once(claim, row: dict[str, Any]) -> bool:
         return connection.execute(insert).first() is not None
 
 
-def queue_password_reset(*, user: User, link: str, now: datetime) -> bool:
-    """Queue the email with a reset link; the caller commits. Transactional: no unsubscribe.
+def queue_password_reset(*, user: User, request_id: int, now: datetime) -> bool:
+    """Queue the email for reset request `request_id`; the caller commits. No unsubscribe.
 
-    The link is a secret, so the stored bodies are emptied once the email is sent or given up,
-    and an earlier reset email still waiting is withdrawn (only the newest link works).
+    The row holds no body: the link is minted and the email rendered at delivery, so the link
+    never rests in the database. An earlier reset email still waiting is withdrawn (only the
+    newest request works).
     """
     db.session.execute(
         update(OutboxEmail)
@@ -312,18 +329,16 @@ def queue_password_reset(*, user: User, link: str, now: datetime) -> bool:
             OutboxEmail.kind == PASSWORD_RESET,
             OutboxEmail.status == PENDING,
         )
-        .values(status=SKIPPED, text_body="", html_body="", last_error="a newer link was sent")
+        .values(status=SKIPPED, last_error="a newer link was asked for")
         .execution_options(synchronize_session=False)
     )
     subject = mail.subject_for(PASSWORD_RESET, discreet=True)
-    rendered = mail.render("password_reset", subject=subject, name=user.display_name, link=link)
     email = Queued(
         user_id=user.id,
         kind=PASSWORD_RESET,
-        # One row per link: replaying the same call queues nothing new.
-        period=hashlib.sha256(link.encode("utf-8")).hexdigest()[:32],
+        period=f"request-{request_id}",  # one row per request: a replay queues nothing new
         to_address=user.email,
-        rendered=rendered,
+        rendered=mail.Rendered(subject=subject, text="", html=""),
         unsubscribe_url=None,
         send_after=now,
     )
@@ -375,12 +390,17 @@ def deliver_due(
     rules = rules or policy()
     mail_from = mail_from or current_app.config["MAIL_FROM"]
     report = Report()
+    relay = _relay()
+    if relay is not None and relay.retry_at is not None and relay.retry_at > now:
+        report.relay_retry_at = relay.retry_at  # backing off: the relay refused the last session
+        return report
     ids = _due_ids(now=now, limit=limit)
     report.more = len(ids) == limit
     rows = _load(ids)
     users = _load_users({row.user_id for row in rows.values()})
     variants = _load_variants({row.variant_id for row in rows.values()} - {None})
     connection = None
+    session_taken = False  # the relay answered for a message: it takes sessions again
     with ExitStack() as stack:
         ledger = stack.enter_context(_ledger())
         for email_id in ids:
@@ -391,38 +411,124 @@ def deliver_due(
             token = ledger.claim(email_id, now=now, lease=rules.lease)
             if token is None:
                 continue  # another worker has it, or it was just finished
-            reason = _skip_reason(row, users.get(row.user_id))
-            if reason:
-                ledger.finish(row, token, status=SKIPPED, now=now, error=reason)
+            user = users.get(row.user_id)
+            why = _skip_reason(row, user)
+            message = None if why else _message(row, user, variants, mail_from, now)
+            if message is None:
+                why = why or "the link expired or was withdrawn before sending"
+                ledger.finish(row, token, status=SKIPPED, now=now, error=why)
                 report.skipped += 1
                 continue
-            text, html = _bodies(row, variants, users[row.user_id])
-            message = mail.build_message(
-                mail_from=mail_from,
-                to=row.to_address,
-                subject=row.subject,
-                text=text,
-                html=html,
-                message_id=row.message_id,
-                unsubscribe_url=row.unsubscribe_url,
-                date=now,
-            )
             try:
                 if connection is None:  # opened only once something needs sending
                     connection = stack.enter_context(transport.connect())
                 connection.send(message)
+            except SessionRefused as exc:
+                ledger.release(row, token)  # no message was at fault: this one counts nothing
+                report.relay_refused, report.more = exc.reason, False
+                break
             except DeliveryError as exc:
+                session_taken = True
                 outcome = ledger.failed(row, token, exc, now=now, rules=rules)
                 setattr(report, outcome, getattr(report, outcome) + 1)
-                if isinstance(exc, ServerUnavailable):
-                    report.more = False  # the server is away: wait for the retry time
+                if isinstance(exc, ConnectionLost):
+                    report.more = False  # the connection is gone: the next pass opens one
                     break
                 continue
             # The duplicate window: from the server's reply to the end of this one statement.
             ledger.sent(row, token, now=now)
+            session_taken = True
             report.sent += 1
             report.message_ids.append(row.message_id)
+    if report.relay_refused is not None:
+        report.relay_retry_at = _relay_refused(report.relay_refused, now=now, rules=rules)
+    elif session_taken and relay is not None and relay.failures:
+        _relay_recovered(relay, now=now)
     return report
+
+
+def _message(
+    row: Any, user: Any, variants: dict[int, mail.Rendered], mail_from: str, now: datetime
+) -> Message | None:
+    """Build the message of a row; None if a reset link can no longer be minted."""
+    text, html = _bodies(row, variants, user)
+    if row.kind == PASSWORD_RESET:
+        token = recovery.mint_reset_token(user_id=row.user_id, now=now)
+        if token is None:
+            return None
+        rendered = mail.render(
+            "password_reset",
+            subject=row.subject,
+            name=user.display_name,
+            link=mail.link(f"/reset/{token}"),
+        )
+        text, html = rendered.text, rendered.html
+    return mail.build_message(
+        mail_from=mail_from,
+        to=row.to_address,
+        subject=row.subject,
+        text=text,
+        html=html,
+        message_id=row.message_id,
+        unsubscribe_url=row.unsubscribe_url,
+        date=now,
+    )
+
+
+# --- the relay's refusals of whole sessions -------------------------------------------------
+
+
+def _relay() -> Any:
+    """Return the relay's refusal record (a plain row), or None when it never refused."""
+    row = db.session.execute(select(MailRelay.__table__).where(MailRelay.name == RELAY)).first()
+    db.session.commit()
+    return row
+
+
+def _relay_refused(reason: str, *, now: datetime, rules: Policy) -> datetime:
+    """Record a refused session, back off every worker, and log one line for the pass."""
+    relay = db.session.get(MailRelay, RELAY)
+    if relay is None:
+        relay = MailRelay(name=RELAY, failures=0, failing_since=now)
+        db.session.add(relay)
+    relay.failures += 1
+    relay.failing_since = relay.failing_since or now
+    relay.retry_at = now + rules.retry_delay(relay.failures)
+    relay.last_error = reason[:500]
+    retry_at, failures, since = relay.retry_at, relay.failures, relay.failing_since
+    try:
+        db.session.commit()
+    except IntegrityError:  # another worker recorded the same refusal first
+        db.session.rollback()
+    waiting = db.session.scalar(
+        select(func.count()).where(OutboxEmail.status.in_((PENDING, SENDING)))
+    )
+    db.session.commit()
+    # The relay's words at these steps name no recipient; no email is counted or given up.
+    log.warning(
+        "The SMTP relay refused the session (%s); %d emails wait, none given up. "
+        "Sessions refused in a row: %d, since %s; next try at %s.",
+        reason,
+        waiting,
+        failures,
+        since.isoformat(timespec="seconds"),
+        retry_at.isoformat(timespec="seconds"),
+    )
+    return retry_at
+
+
+def _relay_recovered(relay: Any, *, now: datetime) -> None:
+    db.session.execute(
+        update(MailRelay)
+        .where(MailRelay.name == RELAY)
+        .values(failures=0, failing_since=None, retry_at=None, last_error=None)
+    )
+    db.session.commit()
+    log.warning(
+        "The SMTP relay takes mail again, after refusing %d sessions since %s.",
+        relay.failures,
+        relay.failing_since.isoformat(timespec="seconds"),
+    )
 
 
 def _due_ids(*, now: datetime, limit: int | None) -> list[int]:
@@ -454,8 +560,13 @@ def _load_users(ids: set[int]) -> dict[int, Any]:
     if not ids:
         return {}
     table = User.__table__
-    columns = [table.c.id, table.c.display_name]
-    columns += [table.c.weekly_email, table.c.daily_email, table.c.note_notice]
+    columns = [
+        table.c.id,
+        table.c.display_name,
+        table.c.weekly_email,
+        table.c.daily_email,
+        table.c.note_notice,
+    ]
     rows = db.session.execute(select(*columns).where(table.c.id.in_(ids))).all()
     db.session.commit()
     return {row.id: row for row in rows}
@@ -551,18 +662,28 @@ class _Ledger:
         return token if claimed == 1 else None
 
     def sent(self, row: Any, token: str, *, now: datetime) -> None:
-        if row.kind in SECRET_KINDS:
-            self.finish(row, token, status=SENT, now=now)
-        else:
-            self.connection.execute(_RECORD_SENT, {"row_id": row.id, "token": token, "sent": now})
+        self.connection.execute(_RECORD_SENT, {"row_id": row.id, "token": token, "sent": now})
+
+    def release(self, row: Any, token: str) -> None:
+        """Give a claimed row back as it was: the try never reached this message."""
+        self._update_claimed(
+            row, token, status=PENDING, attempts=row.attempts, next_attempt_at=row.next_attempt_at
+        )
 
     def finish(
-        self, row: Any, token: str, *, status: str, now: datetime, error: str | None = None
+        self,
+        row: Any,
+        token: str,
+        *,
+        status: str,
+        now: datetime,
+        error: str | None = None,
+        **extra: Any,
     ) -> None:
-        values: dict[str, Any] = {"status": status, "last_error": error}
+        values: dict[str, Any] = {"status": status, "last_error": error, **extra}
         if status == SENT:
             values["sent_at"] = now
-        if row.kind in SECRET_KINDS or status == SKIPPED:
+        if status == SKIPPED:
             values.update(text_body="", html_body="")
         self._update_claimed(row, token, **values)
 
@@ -571,16 +692,30 @@ class _Ledger:
     ) -> str:
         """Record a failed try: retry later, or give up. Return the Report field to count."""
         attempts = row.attempts + 1  # the claim counted this try
+        since = row.failing_since or now
+        refusals = row.refusals
         if isinstance(exc, DeliveryRejected):
-            give_up = attempts >= rules.max_attempts
-            why = f"refused {attempts} times; last: {exc.reason}"
+            refusals += 1
+            give_up = refusals >= rules.max_attempts
+            why = f"refused {refusals} {'time' if refusals == 1 else 'times'}; last: {exc.reason}"
         else:
-            give_up = now - row.created_at >= rules.give_up_after
-            why = f"still failing after {rules.give_up_after}; last: {exc.reason}"
+            give_up = now - since >= rules.give_up_after
+            why = (
+                f"temporary failures since {since:%Y-%m-%d %H:%M} UTC, given up after "
+                f"{_duration(rules.give_up_after)}; last: {exc.reason}"
+            )
         if give_up:
             # The server's words may quote the address: they stay in the row, not in the log.
             log.warning("Gave up on email %s (%s); see its last_error.", row.id, row.kind)
-            self.finish(row, token, status=FAILED, now=now, error=why[:500])
+            self.finish(
+                row,
+                token,
+                status=FAILED,
+                now=now,
+                error=why[:500],
+                refusals=refusals,
+                failing_since=since,
+            )
             return "failed"
         self._update_claimed(
             row,
@@ -588,6 +723,8 @@ class _Ledger:
             status=PENDING,
             next_attempt_at=now + rules.retry_delay(attempts),
             last_error=exc.reason,
+            refusals=refusals,
+            failing_since=since,
         )
         return "retried"
 
@@ -597,6 +734,11 @@ class _Ledger:
             .where(_ROWS.c.id == row.id, _ROWS.c.claim_token == token)
             .values(claim_token=None, **values)
         )
+
+
+def _duration(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
 
 
 def _skip_reason(row: Any, user: Any) -> str | None:

@@ -43,10 +43,12 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def request_reset(*, email: str, now: datetime) -> tuple[User, str] | None:
-    """Create a reset link for the account of `email`; None (and no hint) when there is none.
+def request_reset(*, email: str, now: datetime) -> tuple[User, int] | None:
+    """Record a reset request for the account of `email`; None (and no hint) when there is none.
 
-    The caller queues the email in the same transaction and commits.
+    Returns the user and the request's id. No token exists yet: `mint_reset_token` makes it
+    when the email is handed to the relay, so the link never rests in the outbox. The caller
+    queues the email in the same transaction and commits.
     """
     try:
         normalized = accounts.normalize_email(email)
@@ -61,13 +63,43 @@ def request_reset(*, email: str, now: datetime) -> tuple[User, str] | None:
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
         .values(used_at=now)
     )
-    token = secrets.token_urlsafe(_TOKEN_BYTES)
-    db.session.add(
-        PasswordReset(
-            user_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + RESET_TTL
-        )
+    request = PasswordReset(
+        user_id=user.id, token_hash=None, created_at=now, expires_at=now + RESET_TTL
     )
-    return user, token
+    db.session.add(request)
+    db.session.flush()
+    return user, request.id
+
+
+def mint_reset_token(*, user_id: int, now: datetime) -> str | None:
+    """Give the user's live reset request a new token, store only its hash, and commit.
+
+    Called as the email goes to the relay. Returns None when no request is live (used, expired
+    or withdrawn). A retried email gets a new token, and the older link stops working: only
+    the newest email's link opens the reset page.
+    """
+    request_id = db.session.scalar(
+        select(PasswordReset.id)
+        .where(
+            PasswordReset.user_id == user_id,
+            PasswordReset.used_at.is_(None),
+            PasswordReset.expires_at > now,
+        )
+        .order_by(PasswordReset.id.desc())
+        .limit(1)
+    )
+    if request_id is None:
+        db.session.commit()
+        return None
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.id == request_id)
+        .values(token_hash=_hash(token))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return token
 
 
 def find_reset(*, token: str, now: datetime) -> PasswordReset:

@@ -67,6 +67,8 @@ class RunReport:
     retried: int
     failed: int
     skipped: int
+    relay_refused: str | None = None  # the relay refused the session in this run: why
+    relay_retry_at: datetime | None = None  # delivery waits for the relay until then
 
 
 def run_due(*, now: datetime, transport: mail.Transport | None = None) -> RunReport:
@@ -80,6 +82,8 @@ def run_due(*, now: datetime, transport: mail.Transport | None = None) -> RunRep
         )
         for name in ("sent", "retried", "failed", "skipped"):
             setattr(totals, name, getattr(totals, name) + getattr(report, name))
+        totals.relay_refused = report.relay_refused
+        totals.relay_retry_at = report.relay_retry_at
         if not report.more:
             break
     return RunReport(
@@ -88,6 +92,8 @@ def run_due(*, now: datetime, transport: mail.Transport | None = None) -> RunRep
         retried=totals.retried,
         failed=totals.failed,
         skipped=totals.skipped,
+        relay_refused=totals.relay_refused,
+        relay_retry_at=totals.relay_retry_at,
     )
 
 
@@ -145,7 +151,8 @@ def start_embedded_consumer(app: Flask) -> Consumer:
         workers=app.config["HUEY_WORKERS"],
         worker_type="thread",
         periodic=True,
-        shutdown_timeout=app.config["SMTP_TIMEOUT"] + 5,
+        # A graceful stop waits for the email being sent, whose reply may take this long.
+        shutdown_timeout=app.config["SMTP_DATA_TIMEOUT"] + app.config["SMTP_TIMEOUT"] + 5,
     )
     consumer.start()
     return consumer

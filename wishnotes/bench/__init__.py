@@ -22,12 +22,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 
-from wishnotes import accounts, create_app, crypto
+from wishnotes import accounts, create_app, crypto, database
 from wishnotes.bench.server import served
 from wishnotes.clock import now
 from wishnotes.extensions import db
+from wishnotes.models import PepperCheck
 
 PASSWORD = "bench password that is long enough"  # noqa: S105 - throwaway benchmark users
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -85,6 +87,12 @@ def run_parallel(work: Callable[[], None], *, threads: int, limit: int, seconds:
 
 def bench_app(database_url: str | None, instance: Path, **overrides) -> Flask:
     """Build an app for benchmarking: production-like settings, rate limits off, fresh tables."""
+    if database_url:
+        # Each run has a pepper of its own: forget the check value of the previous run's.
+        engine = sa.create_engine(database.normalize_url(database_url, instance_path=instance))
+        with engine.begin() as connection:
+            PepperCheck.__table__.drop(connection, checkfirst=True)
+        engine.dispose()
     app = create_app(
         ENV="development",
         INSTANCE_PATH=str(instance),
@@ -243,9 +251,10 @@ def _add_commands() -> None:
     from wishnotes.bench.load import load_command, storm_command
     from wishnotes.bench.notes import notes_command
     from wishnotes.bench.pages import pages
+    from wishnotes.bench.relay import bench_relay
 
     commands = (notes_command, bench_emails, pages, load_command, storm_command)
-    for command in (*commands, history_command, crypto_command):
+    for command in (*commands, history_command, crypto_command, bench_relay):
         bench.add_command(command)
 
 

@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from wishnotes import mail, outbox, recovery
+from wishnotes import outbox, recovery
 from wishnotes.clock import now
 from wishnotes.errors import InvalidInput, ResetLinkInvalid
 from wishnotes.extensions import db, limiter
@@ -35,9 +35,8 @@ def forgot():
     if form.validate_on_submit():
         found = recovery.request_reset(email=form.email.data, now=now())
         if found:
-            user, token = found
-            link = mail.link(url_for("reset.with_key", token=token))
-            outbox.queue_password_reset(user=user, link=link, now=now())
+            user, request_id = found
+            outbox.queue_password_reset(user=user, request_id=request_id, now=now())
             db.session.commit()
         # The same answer whether or not the account exists.
         return render_template("reset/sent.html")
