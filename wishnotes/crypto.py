@@ -377,7 +377,9 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
 
 # --- note envelopes ---------------------------------------------------------------------
 
-_NOTE_KINDS = ("note", "answer")
+# One envelope format for every text a partner writes; the kind keeps them from standing in for
+# each other (a place's turn cannot be shown as a note, nor an answer as an agreement).
+_NOTE_KINDS = ("note", "answer", "ritual", "place", "place-turn", "agreement")
 
 
 @dataclass(frozen=True)

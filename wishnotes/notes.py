@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
 
-from wishnotes import crypto, keyring, outbox, pairing
+from wishnotes import envelopes, keyring, outbox, pairing, texts
 from wishnotes.errors import DecryptionFailed, InvalidInput, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
@@ -37,10 +36,6 @@ ANSWERS = ("yes", "later", "talk")
 
 _NOTE_ID = re.compile(r"[0-9a-f]{32}")
 _PROMPT_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# Line breaks and tabs are text; other control characters, lone surrogates and private-use
-# characters are not (unassigned ones are allowed: new emoji may be newer than this Python).
-_ALLOWED_CONTROLS = {"\n", "\t"}
-_REJECTED_CATEGORIES = {"Cc", "Cs", "Co"}
 
 
 @dataclass(frozen=True)
@@ -85,33 +80,27 @@ def write_note(
     if partner is None:
         raise NotPaired()
     ring = keyring.unlock(user=user, user_key=user_key)
-    recipient_public = ring.trusted(partner, now=now)
-    created = _second(now)
-    header = crypto.NoteHeader(
-        note_id=uuid.uuid4().hex,
+    created = envelopes.whole_second(now)
+    note_id = uuid.uuid4().hex
+    body = json.dumps({"b": text, "t": title}, ensure_ascii=False, separators=(",", ":"))
+    note = Note(
+        id=note_id,
         pair_id=user.pair_id,
         sender_id=user.id,
         recipient_id=partner.id,
-        sender_key_id=ring.own_public.key_id,
-        recipient_key_id=recipient_public.key_id,
-        created_at=int(created.timestamp()),
-        sealed=bool(sealed),
-    )
-    body = json.dumps({"b": text, "t": title}, ensure_ascii=False, separators=(",", ":"))
-    note = Note(
-        id=header.note_id,
-        pair_id=header.pair_id,
-        sender_id=user.id,
-        recipient_id=partner.id,
         created_at=created,
-        sealed=header.sealed,
+        sealed=bool(sealed),
         prompt_key=prompt_key,
-        envelope=crypto.seal_envelope(
-            header=header,
+        envelope=envelopes.seal(
+            ring=ring,
+            reader=partner,
+            item_id=note_id,
+            pair_id=user.pair_id,
+            kind="note",
             body=body.encode("utf-8"),
-            sender_keys=ring.keys,
-            recipient_public=recipient_public,
-            sender_public=ring.own_public,
+            at=created,
+            now=now,
+            sealed=bool(sealed),
         ),
     )
     db.session.add(note)
@@ -130,25 +119,16 @@ def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: 
         raise NoteNotFound()
     writer = db.session.get(User, note.sender_id)
     ring = keyring.unlock(user=user, user_key=user_key)
-    writer_public = ring.trusted(writer, now=now)
-    answered = _second(now)
-    header = crypto.NoteHeader(
-        note_id=note.id,
+    answered = envelopes.whole_second(now)
+    note.answer_envelope = envelopes.seal(
+        ring=ring,
+        reader=writer,
+        item_id=note.id,
         pair_id=note.pair_id,
-        sender_id=user.id,
-        recipient_id=writer.id,
-        sender_key_id=ring.own_public.key_id,
-        recipient_key_id=writer_public.key_id,
-        created_at=int(answered.timestamp()),
-        sealed=False,
         kind="answer",
-    )
-    note.answer_envelope = crypto.seal_envelope(
-        header=header,
         body=choice.encode("ascii"),
-        sender_keys=ring.keys,
-        recipient_public=writer_public,
-        sender_public=ring.own_public,
+        at=answered,
+        now=now,
     )
     note.answered_at = answered
     note.read_at = note.read_at or now
@@ -277,11 +257,7 @@ def _check_title(title: str | None) -> str | None:
 
 
 def _check_characters(value: str, *, field: str) -> None:
-    for char in value:
-        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _REJECTED_CATEGORIES:
-            raise InvalidInput(
-                "This contains characters that cannot be shown. Please remove them.", field=field
-            )
+    texts.check_characters(value, field=field)
 
 
 def _check_prompt_key(prompt_key: str | None) -> str | None:
@@ -293,11 +269,6 @@ def _check_prompt_key(prompt_key: str | None) -> str | None:
 
 
 # --- internals ----------------------------------------------------------------------------
-
-
-def _second(moment: datetime) -> datetime:
-    # The header holds whole seconds; the row must hold exactly the same instant.
-    return moment.replace(microsecond=0)
 
 
 def _listing(other_id):
@@ -395,32 +366,18 @@ def _open_envelope(
     strict: bool,
 ) -> bytes:
     """Open one envelope of a note row; the row's columns are what the header must say."""
-    if at is None:
-        raise DecryptionFailed()
-    # Key ids come from the envelope: the signature check below only accepts pinned keys, and
-    # the reader's stanza is bound to its own key id, so a changed id cannot open anything.
-    claimed = crypto.envelope_header(envelope)
-    expected = crypto.NoteHeader(
-        note_id=note.id,
-        pair_id=note.pair_id,
-        sender_id=writer.id,
-        recipient_id=reader.id,
-        sender_key_id=claimed.sender_key_id,
-        recipient_key_id=claimed.recipient_key_id,
-        created_at=int(at.timestamp()),
-        sealed=bool(sealed),
-        kind=kind,
-    )
-    signer = ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=strict)
-    viewer_is_writer = ring.user.id == writer.id
-    return crypto.open_envelope(
+    return envelopes.unseal(
         envelope,
-        expected=expected,
-        viewer_id=ring.user.id,
-        viewer_keys=ring.keys_for(
-            claimed.sender_key_id if viewer_is_writer else claimed.recipient_key_id
-        ),
-        sender_public=signer,
+        ring=ring,
+        item_id=note.id,
+        pair_id=note.pair_id,
+        kind=kind,
+        writer=writer,
+        reader=reader,
+        at=at,
+        now=now,
+        sealed=sealed,
+        strict=strict,
     )
 
 
