@@ -402,9 +402,7 @@ class Agreement(db.Model):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
-    proposer_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Kind "agreement": the words (a shipped text or the proposer's own), sealed to both.
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
