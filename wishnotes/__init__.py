@@ -142,6 +142,7 @@ def register_blueprints(app: Flask) -> None:
     """Attach the web blueprints."""
     from wishnotes.web import (
         account,
+        agreements,
         appearance,
         auth,
         emails,
@@ -149,18 +150,22 @@ def register_blueprints(app: Flask) -> None:
         main,
         notes,
         pairing,
+        places,
         program,
         pwa,
         recovery,
         reset,
+        rituals,
         settings,
         shell,
+        together,
     )
 
     blueprints = (
         (main, auth, recovery, reset, pairing, settings),  # accounts and pairing
         (notes, account),  # notes and the key lifecycle
         (program, emails),  # the week and its emails
+        (together, rituals, places, agreements),  # the practices around the notes
         (shell, pwa, idle, appearance),  # the interface around every page
     )
     for group in blueprints:

@@ -90,7 +90,7 @@ def propose(
     if partner is None:
         raise NotPaired()
     ring = keyring.unlock(user=user, user_key=user_key)
-    created = envelopes.whole_second(now)
+    created = now
     agreement_id = uuid.uuid4().hex
     body = json.dumps({"t": title, "b": text}, ensure_ascii=False)
     agreement = Agreement(

@@ -36,7 +36,10 @@ def seal(
     now: datetime,
     sealed: bool = False,
 ) -> bytes:
-    """Seal `body`, written by the ring's owner at `at` (whole seconds), to `reader` and sign it."""
+    """Seal `body`, written by the ring's owner at `at`, to `reader` and sign it.
+
+    The header holds `at` in whole seconds; unseal() compares the row's time the same way.
+    """
     reader_public = ring.trusted(reader, now=now)
     header = crypto.NoteHeader(
         note_id=item_id,

@@ -76,7 +76,7 @@ def start_place(*, user: User, user_key: bytes, name: str | None, now: datetime)
     if _open_place(user.pair_id) is not None:
         raise PlaceOpen()
     ring = keyring.unlock(user=user, user_key=user_key)
-    created = envelopes.whole_second(now)
+    created = now
     place = Place(id=uuid.uuid4().hex, pair_id=user.pair_id, started_by_id=user.id)
     place.created_at = created
     if name is not None:
@@ -139,7 +139,7 @@ def add_turn(*, user: User, user_key: bytes, place_id: str, text: str, now: date
     if _next_writer_id(place, last, partner_ids=(user.id, partner.id)) != user.id:
         raise NotYourTurn()
     ring = keyring.unlock(user=user, user_key=user_key)
-    created = envelopes.whole_second(now)
+    created = now
     seq = 1 if last is None else last.seq + 1
     turn = PlaceTurn(
         place_id=place.id,

@@ -54,7 +54,7 @@ def add_item(*, user: User, user_key: bytes, text: str, now: datetime) -> Ritual
     if partner is None:
         raise NotPaired()
     ring = keyring.unlock(user=user, user_key=user_key)
-    created = envelopes.whole_second(now)
+    created = now
     item_id = uuid.uuid4().hex
     item = RitualItem(
         id=item_id,
@@ -160,7 +160,7 @@ def archive(*, user: User, item_id: str, now: datetime, restore: bool = False) -
 
 
 def _touch(item: RitualItem, user: User, now: datetime) -> None:
-    item.activity_at = envelopes.whole_second(now)
+    item.activity_at = now
     item.activity_by_id = user.id
 
 

@@ -56,11 +56,23 @@ def mark_seen(*, user: User, practice: str, now: datetime) -> None:
     """Remember that the user has looked at a practice just now."""
     if practice not in PRACTICES:
         raise ValueError(f"unknown practice {practice!r}")
+    # "Seen" is the newest activity there was to see, not the clock of this request: a page
+    # rendered a moment before a partner's write must not swallow it.
+    latest, accepted = _latest({user.pair_id}) if user.pair_id is not None else ({}, {})
+    moments = [
+        at
+        for (_, kind), actors in latest.items()
+        if _PRACTICE_OF[kind] == practice
+        for at in actors.values()
+    ]
+    if practice == AGREEMENTS:
+        moments += list(accepted.values())
+    upto = max(moments, default=now)
     seen = db.session.get(PracticeSeen, (user.id, practice))
     if seen is None:
-        db.session.add(PracticeSeen(user_id=user.id, practice=practice, seen_at=now))
-    else:
-        seen.seen_at = now
+        db.session.add(PracticeSeen(user_id=user.id, practice=practice, seen_at=upto))
+    elif seen.seen_at is None or upto > seen.seen_at:
+        seen.seen_at = upto
     db.session.commit()
 
 
@@ -85,7 +97,36 @@ def users_with_news(pairs: dict[int, int]) -> set[int]:
 def _news_kinds(pairs: dict[int, int]) -> dict[int, set[str]]:
     if not pairs:
         return {}
-    pair_ids = set(pairs.values())
+    latest, accepted = _latest(set(pairs.values()))
+    seen: dict[tuple[int, str], datetime] = {
+        (row.user_id, row.practice): row.seen_at
+        for row in db.session.execute(
+            select(PracticeSeen.user_id, PracticeSeen.practice, PracticeSeen.seen_at).where(
+                PracticeSeen.user_id.in_(list(pairs))
+            )
+        )
+    }
+    result: dict[int, set[str]] = {}
+    for user_id, pair_id in pairs.items():
+        kinds = result.setdefault(user_id, set())
+        for kind in _ORDER:
+            since = seen.get((user_id, _PRACTICE_OF[kind]))
+            if kind == "agreement-accepted":
+                moments = [
+                    at
+                    for (p, proposer), at in accepted.items()
+                    if p == pair_id and proposer == user_id
+                ]
+            else:
+                actors = latest.get((pair_id, kind), {})
+                moments = [at for actor, at in actors.items() if actor != user_id]
+            if any(since is None or at > since for at in moments):
+                kinds.add(kind)
+    return result
+
+
+def _latest(pair_ids: set[int]):
+    """Return ({(pair, kind): {actor: latest time}}, {(pair, proposer): latest acceptance})."""
     # (pair, kind) -> {actor: latest time}
     latest: dict[tuple[int, str], dict[int, datetime]] = {}
 
@@ -136,29 +177,4 @@ def _news_kinds(pairs: dict[int, int]) -> dict[int, set[str]]:
         .group_by(Agreement.pair_id, Agreement.proposer_id)
     ):
         accepted[(pair_id, proposer_id)] = at
-
-    seen: dict[tuple[int, str], datetime] = {
-        (row.user_id, row.practice): row.seen_at
-        for row in db.session.execute(
-            select(PracticeSeen.user_id, PracticeSeen.practice, PracticeSeen.seen_at).where(
-                PracticeSeen.user_id.in_(list(pairs))
-            )
-        )
-    }
-    result: dict[int, set[str]] = {}
-    for user_id, pair_id in pairs.items():
-        kinds = result.setdefault(user_id, set())
-        for kind in _ORDER:
-            since = seen.get((user_id, _PRACTICE_OF[kind]))
-            if kind == "agreement-accepted":
-                moments = [
-                    at
-                    for (p, proposer), at in accepted.items()
-                    if p == pair_id and proposer == user_id
-                ]
-            else:
-                actors = latest.get((pair_id, kind), {})
-                moments = [at for actor, at in actors.items() if actor != user_id]
-            if any(since is None or at > since for at in moments):
-                kinds.add(kind)
-    return result
+    return latest, accepted

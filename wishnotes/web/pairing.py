@@ -92,7 +92,12 @@ def unpair():
         return redirect(url_for("pairing.index"))
     form = UnpairChoiceForm()
     if form.validate_on_submit():
-        pairing.unpair(user=current_user, now=now(), delete_my_notes=form.delete_my_notes.data)
+        pairing.unpair(
+            user=current_user,
+            now=now(),
+            delete_my_notes=form.delete_my_notes.data,
+            delete_my_practices=form.delete_my_practices.data,
+        )
         flash("Your pair has ended. Take care of yourself.")
         return redirect(url_for("pairing.index"))
     return render_form("pairing/unpair.html", form, partner=partner)
