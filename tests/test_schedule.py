@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from wishnotes import preferences, program, schedule
+from wishnotes import accounts, preferences, program, rituals, schedule, together
 from wishnotes.extensions import db
 from wishnotes.models import OutboxEmail, User
 
-from .conftest import pair_users, register_user
+from .conftest import PASSWORD, pair_users, register_user
 
 ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
 
@@ -236,3 +236,25 @@ def test_names_are_escaped_in_the_html_part_and_kept_as_typed_in_the_text(app):
         assert "<b>" not in row.html_body
         assert f'href="{row.unsubscribe_url}"' in row.html_body
         assert "\x00" not in row.text_body + row.html_body
+
+
+def test_weekly_email_says_something_new_is_waiting_and_never_what(app):
+    a, b = make_pair(app, "ada", "bo", timezone="UTC")
+    with app.app_context():
+        ada, bo = db.session.get(User, a), db.session.get(User, b)
+        user_key = accounts.authenticate(
+            email="ada@example.com", password=PASSWORD, kdf=app.extensions["wishnotes.kdf"]
+        ).user_key
+        words = "I miss the walks along the canal"
+        rituals.add_item(user=ada, user_key=user_key, text=words, now=utc(2026, 2, 28, 12))
+        schedule.queue_due(now=utc(2026, 3, 1, 18))
+        for_bo, for_ada = weekly_rows(b)[0], weekly_rows(a)[0]
+        assert "Something new is waiting" in for_bo.text_body
+        assert "Something new is waiting" in for_bo.html_body
+        assert "canal" not in for_bo.subject + for_bo.text_body + for_bo.html_body
+        assert "table" not in for_bo.text_body  # not even which practice
+        assert "Something new is waiting" not in for_ada.text_body  # her own words are not news
+        # Once Bo has looked, the next week's email says nothing of it.
+        together.mark_seen(user=bo, practice=together.RITUALS, now=utc(2026, 3, 2))
+        schedule.queue_due(now=utc(2026, 3, 8, 18))
+        assert "Something new is waiting" not in weekly_rows(b)[1].text_body
