@@ -27,8 +27,8 @@ def table():
     found = program.find_starter(
         prompt_key=request.args.get("prompt"), index=request.args.get("starter", "")
     )
-    if found is not None:
-        form.text.data = found[1].rstrip("…").rstrip() + " "
+    # Every item begins "I miss…"; a week prompt's starter may offer other words.
+    form.text.data = found[1].rstrip("…").rstrip() + " " if found is not None else "I miss "
     return _page(form)
 
 
