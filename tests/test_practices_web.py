@@ -6,12 +6,12 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from wishnotes.extensions import db
-from wishnotes.models import Agreement, Place, PlaceTurn, RitualDone, RitualItem
+from wishnotes.models import Agreement, KeySession, Place, PlaceTurn, RitualDone, RitualItem
 
-from .conftest import login, pair_users, post_form, register_user
+from .conftest import csrf_token, login, pair_users, post_form, register_user
 
 
 @pytest.fixture
@@ -214,3 +214,17 @@ def test_the_listening_timer_shows_who_speaks_and_stores_nothing(app, couple):
     before.pop("key_sessions"), after.pop("key_sessions")  # last use of the login's keys
     assert before == after
     assert 'data-timer="' not in text(ada.get("/together/agreements/listen?minutes=7"))
+
+
+def test_words_written_while_the_keys_locked_are_handed_back(app, couple):
+    ada, _ = couple
+    token = csrf_token(ada, "/together/table/")
+    with app.app_context():
+        db.session.execute(delete(KeySession))
+        db.session.commit()
+    words = "I miss reading aloud to each other"
+    response = ada.post("/together/table/", data={"text": words, "csrf_token": token})
+    assert response.status_code == 401 and words in text(response)
+    assert "/unlock" in text(response)
+    with app.app_context():
+        assert db.session.scalars(select(RitualItem)).all() == []

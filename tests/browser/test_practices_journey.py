@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import new_phone
-from .steps import is_veiled, no_horizontal_overflow, serious_violations
+from .steps import is_veiled, no_horizontal_overflow, serious_violations, small_targets
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +28,7 @@ def _check(page, shots, name: str, found: list) -> None:
         page.emulate_media(color_scheme=scheme)
         found += serious_violations(page)
     page.emulate_media(color_scheme="light")
+    found += [f"small target on {page.url}: {target}" for target in small_targets(page)]
     page.set_viewport_size(NARROW)
     shots(page, f"practices-{name}-360", full_page=True)
     if not no_horizontal_overflow(page):

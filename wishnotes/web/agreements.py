@@ -14,8 +14,7 @@ from wishnotes.errors import AgreementSettled, InvalidInput, Locked, NotPaired
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, AgreementForm, ListenForm
 from wishnotes.web.navigation import form_error, render_form
-from wishnotes.web.rituals import LOCKED
-from wishnotes.web.together import practice_errors, seen
+from wishnotes.web.together import locked_with_words, practice_errors, seen
 
 bp = Blueprint("agreements", __name__, url_prefix="/together/agreements")
 practice_errors(bp)
@@ -52,7 +51,7 @@ def propose():
         except InvalidInput as exc:
             form_error(form, exc)
         except Locked:
-            form.text.errors.append(LOCKED)
+            return locked_with_words(form.text.data, url_for("agreements.propose"))
         else:
             flash("Your proposal is waiting for your partner. Until then it reads “proposed”.")
             return redirect(url_for("agreements.index"))

@@ -11,8 +11,7 @@ from wishnotes.errors import InvalidInput, Locked, NotYourTurn, PlaceEnded, Plac
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, PlaceStartForm, PlaceTurnForm
 from wishnotes.web.navigation import form_error, render_form
-from wishnotes.web.rituals import LOCKED
-from wishnotes.web.together import practice_errors, seen
+from wishnotes.web.together import locked_with_words, practice_errors, seen
 
 bp = Blueprint("places", __name__, url_prefix="/together/place")
 practice_errors(bp)
@@ -60,7 +59,7 @@ def turn(place_id: str):
         except (NotYourTurn, PlaceEnded) as exc:
             form.form_errors.append(exc.message)
         except Locked:
-            form.text.errors.append(LOCKED)
+            return locked_with_words(form.text.data, url_for("places.current"))
         else:
             return redirect(url_for("places.current", _anchor="latest"))
     return _page(form)

@@ -12,12 +12,10 @@ from wishnotes.extensions import db
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, RitualDayForm, RitualForm
 from wishnotes.web.navigation import form_error, render_form
-from wishnotes.web.together import practice_errors, seen
+from wishnotes.web.together import locked_with_words, practice_errors, seen
 
 bp = Blueprint("rituals", __name__, url_prefix="/together/table")
 practice_errors(bp)
-
-LOCKED = "Your notes locked themselves meanwhile. Your words are still here: unlock, then add them."
 
 
 @bp.get("/")
@@ -44,7 +42,7 @@ def add():
         except InvalidInput as exc:
             form_error(form, exc)
         except Locked:
-            form.text.errors.append(LOCKED)
+            return locked_with_words(form.text.data, url_for("rituals.table"))
         else:
             flash("It is on your table now.")
             return redirect(url_for("rituals.table"))

@@ -65,6 +65,11 @@ def practice_errors(practice_bp: Blueprint) -> None:
         return render_error(422, UNREADABLE)
 
 
+def locked_with_words(words: str | None, back: str):
+    """The page for a write whose keys locked meanwhile: the words handed back, and the way on."""
+    return render_template("together/locked.html", words=words or "", back=back), 401
+
+
 def seen(practice: str) -> None:
     """Note that the user looked at a practice now, so home stops calling it new."""
     together.mark_seen(user=current_user, practice=practice, now=now())
