@@ -47,6 +47,9 @@ class BaseConfig:
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     PERMANENT_SESSION_LIFETIME = timedelta(days=30)
     WTF_CSRF_TIME_LIMIT = 4 * 3600
+    # Browsers send no Referer under our `no-referrer` policy; the origin is checked from
+    # Sec-Fetch-Site / Origin instead (wishnotes.web.security.OriginCheckingCSRF).
+    WTF_CSRF_SSL_STRICT = False
     PROXY_HOPS = 0  # how many reverse proxies to trust for the client address (ProxyFix)
 
     # Keys and sessions (DESIGN §4).

@@ -6,8 +6,7 @@ import stat
 
 import pytest
 
-import config as app_config
-from wishnotes import create_app
+from wishnotes import app_config, create_app
 from wishnotes.errors import MailNotConfigured
 from wishnotes.server_secrets import MissingSecret
 

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from flask import Flask
 
-import config as app_config
+PACKAGE = Path(__file__).resolve().parent
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _installed_or_source(inside: str, outside: str) -> Path:
+    """A wheel carries `templates/` and `config.py` inside the package; a checkout at its top."""
+    return next(p for p in (PACKAGE / inside, PACKAGE.parent / outside) if p.exists())
+
+
+def _load_config_module() -> ModuleType:
+    path = _installed_or_source("_config/config.py", "config.py")
+    spec = importlib.util.spec_from_file_location("wishnotes._config.config", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TEMPLATES = _installed_or_source("templates", "templates")
+app_config = _load_config_module()
 
 
 def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:

@@ -11,11 +11,12 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from wishnotes.web.security import OriginCheckingCSRF
 
 
 class Base(DeclarativeBase):
@@ -34,7 +35,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
-csrf = CSRFProtect()
+csrf = OriginCheckingCSRF()
 limiter = Limiter(key_func=get_remote_address)
 
 

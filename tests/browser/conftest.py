@@ -43,14 +43,20 @@ class Clock:
 
 
 @dataclass
-class Server:
-    app: object
+class Site:
+    """An app a phone can reach: its address (a server in this process or in another)."""
+
     url: str
-    clock: Clock
 
     @property
     def netloc(self) -> str:
         return urlsplit(self.url).netloc
+
+
+@dataclass
+class Server(Site):
+    app: object = None
+    clock: Clock = field(default_factory=Clock)
 
 
 @pytest.fixture(scope="session")

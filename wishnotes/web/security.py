@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = "; ".join(
@@ -23,6 +24,8 @@ CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# The browser's own word on where a request came from: "none" is a typed address or a bookmark.
+OUR_OWN_SITES = frozenset({"same-origin", "none"})
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -66,3 +69,35 @@ def add_headers(response):
         # Pages may show who someone is paired with; no browser or proxy cache keeps them.
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class OriginCheckingCSRF(CSRFProtect):
+    """Flask-WTF's token check, with the origin checked from fetch metadata instead of Referer.
+
+    Pages send `Referrer-Policy: no-referrer`, so a note's address never reaches another site;
+    browsers then send no Referer, and Flask-WTF's HTTPS Referer check (WTF_CSRF_SSL_STRICT, off
+    in config.py) would refuse every form. The token stays the main defence; this check adds what
+    the Referer check was for: a post from another origin, even a sibling subdomain that could
+    plant its own session cookie and token, is refused.
+    """
+
+    def protect(self, apply_exemptions: bool = False) -> None:
+        super().protect(apply_exemptions=apply_exemptions)
+        if g.get("csrf_valid") and not posted_from_our_own_origin():
+            self._error_response("The request did not come from this site.")
+
+
+def posted_from_our_own_origin() -> bool:
+    """Whether the browser says the request came from one of our pages.
+
+    `Sec-Fetch-Site` is sent by every current browser and is not affected by the referrer
+    policy. Where it is missing, an `Origin` header is compared when it names one; under
+    `no-referrer` browsers send `Origin: null` on form posts, which says nothing either way.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in OUR_OWN_SITES
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return origin == f"{request.scheme}://{request.host}"
+    return True
