@@ -7,6 +7,7 @@ without them, development and tests generate them once into the instance folder 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -44,7 +45,8 @@ class BaseConfig:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = False
-    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)  # a remembered login unused this long ends
+    LOGIN_IDLE = timedelta(days=7)  # a login without "keep me signed in" unused this long ends
     PERMANENT_SESSION_LIFETIME = timedelta(days=30)
     WTF_CSRF_TIME_LIMIT = 4 * 3600
     # Browsers send no Referer under our `no-referrer` policy; the origin is checked from
@@ -92,6 +94,7 @@ class BaseConfig:
     SCHEDULE_CATCHUP = timedelta(hours=6)  # how far back a pass looks after missed passes
     NOTE_NOTICE_INTERVAL = timedelta(hours=6)  # at most one "a note is waiting" per interval
     NOTE_NOTICE_DELAY = timedelta(minutes=10)  # no notice if the note is opened before this
+    OUTBOX_RETENTION = timedelta(days=7)  # finished emails keep their bodies this long
     MAIL_TRANSPORT = None  # tests: a callable(config) -> transport; None means SMTP from config
 
     LOG_LEVEL = "INFO"
@@ -143,6 +146,16 @@ def _bool(value: str) -> bool:
         raise ValueError(f"expected true or false, got {value!r}") from None
 
 
+def _days(value: str) -> timedelta:
+    try:
+        days = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of days, got {value!r}") from None
+    if not math.isfinite(days) or days < 0:
+        raise ValueError(f"expected a number of days, got {value!r}")
+    return timedelta(days=days)
+
+
 ENV_VARS: dict[str, tuple[str, Any]] = {
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
     "SECRET_KEY": ("SECRET_KEY", str),
@@ -159,6 +172,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "HUEY_WORKERS": ("HUEY_WORKERS", int),
     "EMAIL_MAX_ATTEMPTS": ("EMAIL_MAX_ATTEMPTS", int),
     "SCHEDULE_BATCH_SIZE": ("SCHEDULE_BATCH_SIZE", int),
+    "OUTBOX_RETENTION_DAYS": ("OUTBOX_RETENTION", _days),
     "PROXY_HOPS": ("PROXY_HOPS", int),
     "KDF_CONCURRENCY": ("KDF_CONCURRENCY", int),
     "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),

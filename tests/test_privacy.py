@@ -26,6 +26,7 @@ from wishnotes import (
     agreements,
     crypto,
     keyring,
+    logins,
     notes,
     outbox,
     pairing,
@@ -252,10 +253,24 @@ def test_note_text_password_and_recovery_key_are_nowhere_an_attacker_looks(app, 
 # --- a stolen database ------------------------------------------------------------------
 
 
-def _forged_login(app, client, user_id: int, version: int = 1) -> None:
-    """Sign a login cookie with the stolen SECRET_KEY, as an attacker holding it could."""
+def _forged_login(app, client, user_id: int) -> None:
+    """Sign a login cookie with the stolen SECRET_KEY, as an attacker holding it could.
+
+    A login cookie names a login row by a token only its hash reveals, so the attacker first
+    writes a login of their own into their copy of the database.
+    """
+    with app.app_context():
+        opened = logins.open_login(
+            user=db.session.get(User, user_id),
+            device="Forged",
+            remember=False,
+            now=now(),
+            idle=timedelta(days=1),
+            remembered=timedelta(days=1),
+        )
+        db.engine.dispose()
     serializer = app.session_interface.get_signing_serializer(app)
-    value = serializer.dumps({"_user_id": f"{user_id}:{version}", "_fresh": True})
+    value = serializer.dumps({"_user_id": opened.token, "_fresh": True})
     client.set_cookie("wn_session", value, domain="wishnotes.test")
 
 

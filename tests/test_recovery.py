@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from wishnotes import accounts, crypto, keysessions, recovery
+from wishnotes import accounts, crypto, keysessions, logins, recovery
 from wishnotes.errors import (
     InvalidCredentials,
     InvalidInput,
@@ -14,7 +14,7 @@ from wishnotes.errors import (
     ResetLinkUsed,
 )
 from wishnotes.extensions import db
-from wishnotes.models import KeySession, PasswordReset, RetiredKeys, User
+from wishnotes.models import KeySession, Login, PasswordReset, RetiredKeys, User
 
 from .conftest import PASSWORD, now
 
@@ -30,7 +30,15 @@ def ada(app_ctx):
         kdf=app_ctx.extensions["wishnotes.kdf"],
         now=now(),
     )
-    keysessions.open_session(user=reg.user, user_key=reg.user_key, now=now())
+    login = logins.open_login(
+        user=reg.user,
+        device="Firefox on Linux",
+        remember=True,
+        now=now(),
+        idle=timedelta(days=7),
+        remembered=timedelta(days=30),
+    ).login
+    keysessions.open_session(user=reg.user, user_key=reg.user_key, login_id=login.id, now=now())
     return reg
 
 
@@ -68,8 +76,8 @@ def test_recovery_key_sets_a_new_password_and_keeps_the_user_key(app_ctx, ada):
     )
     assert recovered.user_key == ada.user_key
     assert recovered.recovery_key != ada.recovery_key
-    assert recovered.user.session_version == 2
     assert db.session.query(KeySession).count() == 0  # every other session ended
+    assert db.session.query(Login).count() == 0  # and every login
     with pytest.raises(InvalidCredentials):
         accounts.authenticate(email="ada@example.com", password=PASSWORD, kdf=_kdf(app_ctx))
     again = accounts.authenticate(email="ada@example.com", password=NEW_PASSWORD, kdf=_kdf(app_ctx))

@@ -116,8 +116,9 @@ def register_database(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension objects created in extensions.py."""
-    from wishnotes import accounts, database
+    from wishnotes import database
     from wishnotes.extensions import csrf, db, limiter, login_manager, migrate
+    from wishnotes.web import logins
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     db.init_app(app)
@@ -136,7 +137,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "basic"
-    login_manager.user_loader(accounts.load_user)
+    login_manager.user_loader(logins.load_user)
 
 
 def register_security(app: Flask) -> None:
@@ -166,6 +167,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         emails,
         idle,
+        logins,
         main,
         notes,
         pairing,
@@ -178,11 +180,12 @@ def register_blueprints(app: Flask) -> None:
         settings,
         shell,
         together,
+        wishes,
     )
 
     blueprints = (
-        (main, auth, recovery, reset, pairing, settings),  # accounts and pairing
-        (notes, account),  # notes and the key lifecycle
+        (main, auth, logins, recovery, reset, pairing, settings),  # accounts and pairing
+        (notes, account, wishes),  # notes, the key lifecycle and the practices around them
         (program, emails),  # the week and its emails
         (together, rituals, places, agreements),  # the practices around the notes
         (shell, pwa, idle, appearance),  # the interface around every page

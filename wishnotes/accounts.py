@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keysessions
+from wishnotes import crypto, keysessions, logins
 from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import Pair, User
+from wishnotes.models import Pair, User, WishDeck, WishKey
 
 PASSWORD_MIN = 10
 # Long enough for any passphrase, short enough that nobody makes the KDF hash megabytes.
@@ -60,6 +61,20 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError:
         raise InvalidInput("That does not look like an email address.", field="email") from None
     return result.normalized.lower()
+
+
+def account_key(raw: str | None) -> str:
+    """Return a digest naming the account an email address reaches, for per-account limits.
+
+    Every spelling that signs in to one account (case, spaces, full-width letters) gives one
+    key; the digest keeps the address itself out of rate-limit storage and logs.
+    """
+    try:
+        email = normalize_email(raw or "")
+    except InvalidInput:
+        email = (raw or "").strip()[:EMAIL_MAX]
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
 
 
 def check_display_name(raw: str) -> str:
@@ -196,17 +211,6 @@ def set_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
     return recovery_key
 
 
-def load_user(user_id: str) -> User | None:
-    """Return the user named by a login cookie id "<id>:<session_version>", if still valid."""
-    raw_id, _, version = user_id.partition(":")
-    if not (raw_id.isdigit() and version.isdigit()):
-        return None
-    user = db.session.get(User, int(raw_id))
-    if user is None or user.session_version != int(version):
-        return None
-    return user
-
-
 def confirm_recovery_kit(
     *,
     user: User,
@@ -260,12 +264,13 @@ def change_password(
     current_password: str,
     new_password: str,
     kdf: KdfRunner,
+    keep_login_id: int | None = None,
     keep_key_session: str | None = None,
 ) -> None:
     """Re-wrap the user key under a new password; end every other login and key session.
 
-    Only the user's row changes: no note is re-encrypted. `session_version` moves on, so other
-    login and remember-me cookies stop working; the caller logs the current browser in again.
+    Only the user's row changes: no note is re-encrypted. Every login but `keep_login_id` ends
+    in the same transaction, so no copied cookie outlives the old password.
     """
     check_password(new_password, email=user.email, field="new_password")
     try:
@@ -273,7 +278,7 @@ def change_password(
     except InvalidCredentials:
         raise InvalidInput("That password does not match.", field="current_password") from None
     set_password(user=user, user_key=unlocked.user_key, password=new_password, kdf=kdf)
-    user.session_version += 1
+    logins.end_all(user_id=user.id, keep_login_id=keep_login_id)
     db.session.commit()
     keysessions.close_all(user_id=user.id, keep_cookie=keep_key_session)
 
@@ -281,8 +286,8 @@ def change_password(
 def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) -> None:
     """Delete the account for good and end its pair, so the partner sees the pair has ended.
 
-    The database cascades take the user's key sessions, invites and every note they wrote or
-    received with the row; their keys and wrapped keys are columns of the row itself.
+    The database cascades take the user's logins, key sessions, invites and every note they
+    wrote or received with the row; their keys and wrapped keys are columns of the row itself.
     """
     try:
         authenticate(email=user.email, password=password, kdf=kdf)
@@ -291,6 +296,9 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
     if user.pair_id is not None:
         pair_id = user.pair_id
         db.session.execute(update(Pair).where(Pair.id == pair_id).values(ended_at=now))
+        # As pairing.forget_wishes (which this module cannot import: keyring needs accounts).
+        db.session.execute(delete(WishDeck).where(WishDeck.pair_id == pair_id))
+        db.session.execute(delete(WishKey).where(WishKey.pair_id == pair_id))
         db.session.execute(
             update(User)
             .where(User.pair_id == pair_id)

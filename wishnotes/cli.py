@@ -78,29 +78,44 @@ def emails() -> None:
     """Email jobs, for operators and cron-style deployments."""
 
 
+def _moment(moment: str | None):
+    """Return `--now` as an aware UTC datetime, or the current time."""
+    from datetime import UTC, datetime
+
+    from wishnotes.clock import now
+
+    if not moment:
+        return now()
+    try:
+        when = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "use ISO-8601, e.g. 2026-03-08T23:00:00Z", param_hint="--now"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
 @emails.command("run-due")
 @click.option("--now", "moment", help="Act as if it were this ISO-8601 time (default: now).")
 @with_appcontext
 def run_due(moment: str | None) -> None:
     """Queue the emails due now and deliver everything due, then print how many were sent."""
-    from datetime import UTC, datetime
-
-    from wishnotes.clock import now
-
-    when = now()
-    if moment:
-        try:
-            when = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-        except ValueError:
-            raise click.BadParameter(
-                "use ISO-8601, e.g. 2026-03-08T23:00:00Z", param_hint="--now"
-            ) from None
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    result = tasks.run_due(now=when)
+    result = tasks.run_due(now=_moment(moment))
     click.echo(
         f"Sent {result.sent} emails ({result.queued} newly due, {result.retried} to retry "
         f"later, {result.failed} given up, {result.skipped} no longer needed)."
     )
+
+
+@main.command("housekeeping")
+@click.option("--now", "moment", help="Act as if it were this ISO-8601 time (default: now).")
+@with_appcontext
+def housekeeping_command(moment: str | None) -> None:
+    """Delete expired sessions, logins, invites and reset links once (for cron); print counts."""
+    from wishnotes import housekeeping
+
+    report = housekeeping.run(now=_moment(moment), config=current_app.config)
+    click.echo(report.summary())
 
 
 if __name__ == "__main__":

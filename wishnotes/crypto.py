@@ -379,7 +379,7 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
 
 # One envelope format for every text a partner writes; the kind keeps them from standing in for
 # each other (a place's turn cannot be shown as a note, nor an answer as an agreement).
-_NOTE_KINDS = ("note", "answer", "ritual", "place", "place-turn", "agreement")
+_NOTE_KINDS = ("note", "answer", "wishkey", "ritual", "place", "place-turn", "agreement")
 
 
 @dataclass(frozen=True)
@@ -673,3 +673,56 @@ def self_test() -> None:
         raise CryptoUnavailable(
             f"HPKE with ML-KEM-768+X25519 is unavailable ({exc!r}); {hint}."
         ) from exc
+
+
+# --- mutual wishes ---------------------------------------------------------------------------
+
+WISH_TAG_BYTES = 16
+WISH_ANSWERS = ("yes", "maybe", "no")
+
+
+def wish_tag_key(pair_secret: bytes, *, pair_id: int) -> bytes:
+    """Derive the key that makes a pair's matching tags from the secret both partners hold."""
+    _require_bytes("pair_secret", pair_secret, KEY_BYTES)
+    _require_int("pair_id", pair_id)
+    info = _length_prefixed(b"wishnotes wish tags", bytes([1]), _int_bytes(pair_id))
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(
+        pair_secret
+    )
+
+
+def _wish_tag(tag_key: bytes, *parts: str) -> bytes:
+    message = _length_prefixed(*(part.encode("utf-8") for part in parts))
+    return hmac.new(tag_key, message, hashlib.sha256).digest()[:WISH_TAG_BYTES]
+
+
+def wish_tags(tag_key: bytes, *, card: str, answer: str | None, role: int) -> tuple[bytes, bytes]:
+    """Return the two tags one partner stores for one card.
+
+    `role` is 0 for the partner with the lower user id, 1 for the other. A "yes" gives the
+    card's shared tag and a "talk" tag in the writer's own role; a "maybe" gives the "talk" tag
+    of the other role and random bytes. So equal tags between the partners mean yes + yes
+    (shared) or yes + maybe (worth talking about), and maybe + maybe matches nothing. A "no",
+    or no answer, gives random bytes only: nothing in the row tells it from a "yes".
+    """
+    _require_bytes("tag_key", tag_key, KEY_BYTES)
+    if role not in (0, 1):
+        raise ValueError("role must be 0 or 1")
+    if answer == "yes":
+        return _wish_tag(tag_key, "shared", card), _wish_tag(tag_key, "talk", str(role), card)
+    if answer == "maybe":
+        talk = _wish_tag(tag_key, "talk", str(1 - role), card)
+        return talk, secrets.token_bytes(WISH_TAG_BYTES)
+    if answer not in (None, "no"):
+        raise ValueError(f"answer must be one of {WISH_ANSWERS} or None")
+    return secrets.token_bytes(WISH_TAG_BYTES), secrets.token_bytes(WISH_TAG_BYTES)
+
+
+def wish_match(tag_key: bytes, *, card: str, role: int, common: frozenset[bytes]) -> str | None:
+    """Return "shared", "talk" or None for one card, given the tags both partners stored."""
+    if _wish_tag(tag_key, "shared", card) in common:
+        return "shared"
+    for side in (role, 1 - role):
+        if _wish_tag(tag_key, "talk", str(side), card) in common:
+            return "talk"
+    return None

@@ -206,3 +206,17 @@ class AgreementSettled(WishnotesError):
     """Accepting something already in effect or ended, or ending what has ended."""
 
     message = "This agreement has changed meanwhile; here is how it stands now."
+
+
+# --- mutual wishes ----------------------------------------------------------------------------
+
+
+class CardNotFound(WishnotesError):
+    message = "There is no such card."
+
+
+class TooManyChanges(WishnotesError):
+    message = (
+        "You have changed several answers this week. New answers are always welcome; "
+        "changing one more can wait a few days."
+    )

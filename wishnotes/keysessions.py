@@ -39,14 +39,18 @@ def _split(cookie_value: str | None) -> tuple[bytes, bytes]:
     return raw[:_SID_BYTES], raw[_SID_BYTES:]
 
 
-def open_session(*, user: User, user_key: bytes, now: datetime) -> str:
-    """Store the user key wrapped under a new session key; return the cookie value."""
+def open_session(*, user: User, user_key: bytes, login_id: int, now: datetime) -> str:
+    """Store the user key wrapped under a new session key; return the cookie value.
+
+    The key session belongs to the login that opened it: ending the login ends it too.
+    """
     sid = secrets.token_bytes(_SID_BYTES)
     session_key = crypto.new_key()
     db.session.add(
         KeySession(
             id=_row_id(sid),
             user_id=user.id,
+            login_id=login_id,
             wrapped_user_key=crypto.wrap(session_key, user_key, purpose=PURPOSE, user_id=user.id),
             created_at=now,
             last_used_at=now,
@@ -57,12 +61,21 @@ def open_session(*, user: User, user_key: bytes, now: datetime) -> str:
 
 
 def unlock(
-    *, cookie_value: str | None, user: User, now: datetime, idle: timedelta, absolute: timedelta
+    *,
+    cookie_value: str | None,
+    user: User,
+    login_id: int,
+    now: datetime,
+    idle: timedelta,
+    absolute: timedelta,
 ) -> bytes:
-    """Return the user key for this cookie, or raise Locked (missing, expired, foreign, forged)."""
+    """Return the user key for this cookie, or raise Locked (missing, expired, foreign, forged).
+
+    A key cookie only works together with the login that opened it, never with another one.
+    """
     sid, session_key = _split(cookie_value)
     row = db.session.get(KeySession, _row_id(sid))
-    if row is None or row.user_id != user.id:
+    if row is None or row.user_id != user.id or row.login_id != login_id:
         raise Locked()
     if now - row.last_used_at > idle or now - row.created_at > absolute:
         db.session.delete(row)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
     Date,
@@ -47,7 +46,7 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-class User(UserMixin, db.Model):
+class User(db.Model):
     __tablename__ = "users"
     # Ids are never reused on SQLite either: a pinned key or an ended pair must not point elsewhere.
     __table_args__ = {"sqlite_autoincrement": True}
@@ -56,8 +55,6 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised, lower-case
     display_name: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Bumped to end every login session (password change, recovery); part of get_id().
-    session_version: Mapped[int] = mapped_column(Integer, default=1)
 
     # One Argon2id run per login (DESIGN §4): parameters are stored per user and upgraded.
     kdf_salt: Mapped[bytes] = mapped_column(LargeBinary(32))
@@ -98,9 +95,15 @@ class User(UserMixin, db.Model):
     )
     pair: Mapped[Pair | None] = relationship(foreign_keys=[pair_id])
 
-    def get_id(self) -> str:
-        # The version makes old session and remember-me cookies stop working after a reset.
-        return f"{self.id}:{self.session_version}"
+    # flask-login's user interface. The id it keeps in the session is the token of the login
+    # (wishnotes.logins) this request runs under, so ending that login row ends the cookie.
+    login_token = None  # set per request by wishnotes.web.logins; never stored
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str | None:
+        return self.login_token
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
@@ -139,6 +142,33 @@ class Invite(db.Model):
     inviter: Mapped[User] = relationship(foreign_keys=[inviter_id])
 
 
+class Login(db.Model):
+    """One signed-in browser (wishnotes.logins); deleting the row signs that browser out.
+
+    The cookies hold random tokens; the row keeps only their SHA-256. No address is kept: the
+    device label is the browser and system read from the User-Agent, nothing finer.
+    """
+
+    __tablename__ = "logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # The remember-me cookie's rotating secret; the previous one is accepted for a moment after
+    # a rotation, so tabs restored together after a restart do not sign each other out.
+    remember_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    previous_remember_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    device: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_on: Mapped[date] = mapped_column(Date)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self) -> str:
+        return f"<Login {self.id}>"
+
+
 class KeySession(db.Model):
     """UK wrapped under a session key that only the browser's cookie holds (DESIGN §4)."""
 
@@ -147,6 +177,8 @@ class KeySession(db.Model):
     # SHA-256 of the random session id: the row alone does not even name the cookie.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The login that unlocked these keys: ending the login ends its keys too.
+    login_id: Mapped[int] = mapped_column(ForeignKey("logins.id", ondelete="CASCADE"), index=True)
     wrapped_user_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -308,6 +340,53 @@ class ScheduleMark(db.Model):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     scanned_until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- mutual wishes --------------------------------------------------------------------------
+
+
+class WishKey(db.Model):
+    """The pair's matching secret, sealed to both partners and signed by whoever made it.
+
+    The server keeps only this envelope (kind "wishkey"); without a partner's keys the secret,
+    and so every tag in `wish_decks`, stays unreadable.
+    """
+
+    __tablename__ = "wish_keys"
+
+    pair_id: Mapped[int] = mapped_column(
+        ForeignKey("pairs.id", ondelete="CASCADE"), primary_key=True
+    )
+    envelope_id: Mapped[str] = mapped_column(String(32), unique=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WishDeck(db.Model):
+    """One partner's answers to the wish cards, in a form the server cannot read.
+
+    `state` (the answers, what was revealed, when answers changed) is wrapped under the user
+    key. `tags` holds two keyed tags per card for every card, sorted: a "yes" or "maybe" gives
+    tags the partner's matching answer reproduces, anything else gives random bytes, so the
+    rows do not tell a "yes" from a "not for me". `next_tags` is the set that takes effect at
+    `next_from`: changed answers count for matching only after a delay.
+    """
+
+    __tablename__ = "wish_decks"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    tags: Mapped[bytes] = mapped_column(LargeBinary)
+    next_tags: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    next_from: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The person's own choice for the intimate theme; its cards show only when both chose it.
+    intimate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- practices around the notes -----------------------------------------------------------

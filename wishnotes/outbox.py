@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from wishnotes import mail, preferences
@@ -242,6 +242,30 @@ def queue_password_reset(*, user: User, link: str, now: datetime) -> bool:
 
 
 # --- delivery ------------------------------------------------------------------------------
+
+
+def empty_finished_bodies(*, now: datetime, retention: timedelta) -> int:
+    """Empty the bodies of emails finished longer than `retention` ago; return how many.
+
+    The row stays (its idempotency key keeps a cause from being sent twice, and it records what
+    happened); only the words go. Sent rows count from their sending, rows given up or skipped
+    from their queueing.
+    """
+    cutoff = now - retention
+    count = db.session.execute(
+        update(OutboxEmail)
+        .where(
+            or_(
+                and_(OutboxEmail.status == SENT, OutboxEmail.sent_at <= cutoff),
+                and_(OutboxEmail.status.in_((FAILED, SKIPPED)), OutboxEmail.created_at <= cutoff),
+            ),
+            or_(OutboxEmail.text_body != "", OutboxEmail.html_body != ""),
+        )
+        .values(text_body="", html_body="")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return count
 
 
 def due_count(*, now: datetime) -> int:

@@ -20,7 +20,18 @@ from wishnotes.errors import (
     SelfInvite,
 )
 from wishnotes.extensions import db
-from wishnotes.models import Agreement, Invite, Note, Pair, Place, PlaceTurn, RitualItem, User
+from wishnotes.models import (
+    Agreement,
+    Invite,
+    Note,
+    Pair,
+    Place,
+    PlaceTurn,
+    RitualItem,
+    User,
+    WishDeck,
+    WishKey,
+)
 
 INVITE_TTL = timedelta(hours=48)
 _TOKEN_BYTES = 24  # 192 bits
@@ -161,6 +172,7 @@ def unpair(
         db.session.execute(delete(Note).where(Note.pair_id == pair.id, Note.sender_id == user.id))
     if delete_my_practices:
         _delete_practices_written(user_id=user.id, pair_id=pair.id)
+    forget_wishes(pair_id=pair.id)
     db.session.execute(
         update(User)
         .where(User.pair_id == pair.id)
@@ -191,6 +203,28 @@ def _delete_practices_written(*, user_id: int, pair_id: int) -> None:
     db.session.execute(
         delete(Agreement).where(Agreement.pair_id == pair_id, Agreement.proposer_id == user_id)
     )
+
+
+def purge_finished_invites(*, now: datetime) -> int:
+    """Delete invites that can no longer be accepted (used, withdrawn, expired); return how many."""
+    count = db.session.execute(
+        delete(Invite).where(
+            (Invite.used_at.is_not(None))
+            | (Invite.revoked_at.is_not(None))
+            | (Invite.expires_at <= now)
+        )
+    ).rowcount
+    db.session.commit()
+    return count
+
+
+def forget_wishes(*, pair_id: int) -> None:
+    """Delete both partners' wish-card answers and the pair's matching secret (at the pair's end).
+
+    Part of the caller's transaction: nothing of what either wanted outlives the pair.
+    """
+    db.session.execute(delete(WishDeck).where(WishDeck.pair_id == pair_id))
+    db.session.execute(delete(WishKey).where(WishKey.pair_id == pair_id))
 
 
 def ended_pair(user: User) -> Pair | None:

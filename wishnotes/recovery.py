@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from wishnotes import accounts, crypto, keysessions
+from wishnotes import accounts, crypto, keysessions, logins
 from wishnotes.errors import (
     DecryptionFailed,
     InvalidInput,
@@ -97,7 +97,7 @@ def _use(reset: PasswordReset, now: datetime) -> User:
 
 
 def _end_every_session(user: User) -> None:
-    user.session_version += 1
+    logins.end_all(user_id=user.id)
     keysessions.close_all(user_id=user.id)
 
 
@@ -177,6 +177,17 @@ def reset_with_fresh_keys(
     _end_every_session(user)
     db.session.commit()
     return Recovered(user=user, user_key=user_key, recovery_key=new_key)
+
+
+def purge_finished_resets(*, now: datetime) -> int:
+    """Delete reset links that can no longer be used (used, replaced, expired); return how many."""
+    count = db.session.execute(
+        delete(PasswordReset).where(
+            (PasswordReset.used_at.is_not(None)) | (PasswordReset.expires_at <= now)
+        )
+    ).rowcount
+    db.session.commit()
+    return count
 
 
 def locked_retired(user: User) -> list[RetiredKeys]:

@@ -1,5 +1,7 @@
 """Background jobs on huey: deliver the outbox, and every minute queue the emails now due.
 
+Every hour `housekeeping_pass` deletes what has ended (see wishnotes.housekeeping).
+
 The outbox table, not the huey queue, is the record of what must be sent: a lost or doubled
 job message costs at most a delay, never an email. `deliver_emails` is woken right after a
 commit that queued an email (see `kick_after_commit`) and by the periodic `schedule_emails`,
@@ -7,7 +9,8 @@ which also sweeps up retries whose time has come.
 
 Consumers: `wishnotes worker` (any number, on any host with Redis); on the embedded default
 `wishnotes serve` runs one in its own process (`start_embedded_consumer`). For cron-style
-deployments `wishnotes emails run-due` does one pass synchronously (`run_due`).
+deployments `wishnotes emails run-due` does one pass synchronously (`run_due`), and
+`wishnotes housekeeping` one housekeeping pass.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from huey.consumer import Consumer
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from wishnotes import clock, database, mail, outbox, schedule
+from wishnotes import clock, database, housekeeping, mail, outbox, schedule
 from wishnotes.extensions import huey
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,14 @@ def schedule_emails() -> int:
     queued = schedule.queue_due(now=clock.now()).queued
     deliver_emails()
     return queued
+
+
+@huey.app_periodic_task(crontab(minute="23"))
+def housekeeping_pass() -> housekeeping.Report:
+    """Delete expired sessions, logins, invites and reset links; empty old email bodies."""
+    report = housekeeping.run(now=clock.now(), config=current_app.config)
+    log.info("Housekeeping: %s", report.summary())
+    return report
 
 
 @dataclass

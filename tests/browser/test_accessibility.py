@@ -45,7 +45,8 @@ def signed_in_pages(server, pair) -> list[str]:
         for rule in app.url_map.iter_rules()
         if "GET" in rule.methods and not rule.arguments and rule.endpoint not in NOT_PAGES
     )
-    return [*plain, pair["received"], pair["sent"], pair["sent"] + "/delete"]
+    card = "/wishes/cards/attention-compliment-aloud"
+    return [*plain, pair["received"], pair["sent"], pair["sent"] + "/delete", card]
 
 
 ANONYMOUS_PAGES = [

@@ -85,11 +85,22 @@ def served(installed, tmp_path_factory) -> Iterator[Site]:
             process.wait(timeout=10)
 
 
-def test_the_installed_wheel_carries_no_top_level_config_module(installed):
+def _files(folder: Path) -> set[str]:
+    return {
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_the_installed_wheel_carries_every_file_and_no_top_level_config(installed):
     site_packages = next((installed.parent / "lib").glob("python3*/site-packages"))
     assert not (site_packages / "config.py").exists()
-    assert (site_packages / "wishnotes" / "templates" / "base.html").is_file()
-    assert (site_packages / "wishnotes" / "_config" / "config.py").is_file()
+    package = site_packages / "wishnotes"
+    assert (package / "_config" / "config.py").is_file()
+    # Every file of the package in this tree (data files too), and every template.
+    assert _files(SOURCE / "wishnotes") <= _files(package)
+    assert {f"templates/{name}" for name in _files(SOURCE / "templates")} <= _files(package)
 
 
 def test_an_installed_wheel_serves_registration_the_kit_and_a_note(browser, served, shots):
@@ -104,6 +115,8 @@ def test_an_installed_wheel_serves_registration_the_kit_and_a_note(browser, serv
         assert ada.request.get(f"{served.url}{stylesheet}").status == 200  # static files too
         ada.goto("/week/")  # the prompt library travelled with the wheel
         assert ada.locator("main").inner_text().strip()
+        ada.goto("/wishes/cards")  # and the wish cards
+        assert ada.locator(".list li").count() > 10
     finally:
         for context in couple["contexts"]:
             context.close()

@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 
 from wishnotes import accounts, keyring, keysessions
 from wishnotes.clock import now
 from wishnotes.errors import InvalidInput, Locked, NotPaired
-from wishnotes.extensions import limiter
-from wishnotes.web import keys
+from wishnotes.web import keys, logins
 from wishnotes.web.forms import ChangePasswordForm, DeleteAccountForm, TrustKeysForm
-from wishnotes.web.navigation import config_limit, form_error, render_form
+from wishnotes.web.limits import password_checks, signed_in_email
+from wishnotes.web.navigation import form_error, render_form
 
 bp = Blueprint("account", __name__, url_prefix="/settings")
 
 
-def _account_key() -> str:
-    return f"password-check:{current_user.get_id()}"
-
-
-def password_checks(exempt_when=None):
-    """Rate-limit a form that checks the password, like login: per address and per account.
-
-    The buckets are shared by every such form, so together they give a guesser no more tries.
-    """
-
-    def decorate(view):
-        view = limiter.shared_limit(
-            config_limit("LOGIN_LIMIT_PER_ACCOUNT"),
-            scope="password-check-account",
-            key_func=_account_key,
-            methods=["POST"],
-            exempt_when=exempt_when,
-        )(view)
-        return limiter.shared_limit(
-            config_limit("LOGIN_LIMIT_PER_ADDRESS"),
-            scope="password-check-address",
-            methods=["POST"],
-            exempt_when=exempt_when,
-        )(view)
-
-    return decorate
-
-
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
-@password_checks()
+@password_checks(signed_in_email)
 def password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -56,14 +28,12 @@ def password():
                 current_password=form.current_password.data,
                 new_password=form.new_password.data,
                 kdf=keys.kdf(),
+                keep_login_id=logins.current_id(),
                 keep_key_session=request.cookies.get(keysessions.COOKIE_NAME),
             )
         except InvalidInput as exc:
             form_error(form, exc)
         else:
-            # The login id carries the session version, so this browser signs in again.
-            remembered = current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies
-            login_user(current_user._get_current_object(), remember=remembered)
             flash("Your password is changed. Any other devices have been signed out.")
             return redirect(url_for("settings.index"))
     return render_form("account/password.html", form)
@@ -71,7 +41,7 @@ def password():
 
 @bp.route("/delete", methods=["GET", "POST"])
 @login_required
-@password_checks()
+@password_checks(signed_in_email)
 def delete():
     form = DeleteAccountForm()
     if form.validate_on_submit():
@@ -85,7 +55,7 @@ def delete():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
-            logout_user()
+            logins.sign_out()  # the row went with the account; this forgets the cookies
             response = redirect(url_for("main.home"))
             keys.clear_cookie(response)
             flash("Your account and every note in it are deleted. Take good care of yourself.")

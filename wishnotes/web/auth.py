@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import (
     Blueprint,
     flash,
@@ -13,29 +11,23 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from wishnotes import accounts, keysessions
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.extensions import limiter
-from wishnotes.web import keys
+from wishnotes.web import keys, logins
 from wishnotes.web.forms import LoginForm, RegisterForm, UnlockForm
+from wishnotes.web.limits import password_checks, signed_in_email, typed_email
 from wishnotes.web.navigation import config_limit, form_error, render_form, safe_next
 from wishnotes.web.recovery import kit_context
 
 bp = Blueprint("auth", __name__)
 
 
-def _login_account_key() -> str:
-    """Rate-limit key per account: a digest of the email typed, so logs never show the address."""
-    email = (request.form.get("email") or "").strip().lower()[:254]
-    return "login-account:" + hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
-
-
-def _start_session(unlocked: accounts.Unlocked, *, remember: bool, target: str):
-    login_user(unlocked.user, remember=remember)
-    cookie = keysessions.open_session(user=unlocked.user, user_key=unlocked.user_key, now=now())
+def _unlocked_redirect(user_key: bytes, target: str):
+    cookie = keys.open_session(user_key)
     response = make_response(redirect(target))
     keys.set_cookie(response, cookie)
     return response
@@ -59,8 +51,8 @@ def register():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
-            login_user(reg.user)
-            cookie = keysessions.open_session(user=reg.user, user_key=reg.user_key, now=now())
+            logins.sign_in(reg.user)
+            cookie = keys.open_session(reg.user_key)
             # Shown once, straight from this response: the recovery key is never stored.
             response = make_response(
                 render_template(
@@ -74,10 +66,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(config_limit("LOGIN_LIMIT_PER_ADDRESS"), methods=["POST"])
-@limiter.limit(
-    config_limit("LOGIN_LIMIT_PER_ACCOUNT"), methods=["POST"], key_func=_login_account_key
-)
+@password_checks(typed_email)
 def login():
     if current_user.is_authenticated and keys.is_unlocked():
         return redirect(url_for("main.home"))
@@ -90,14 +79,15 @@ def login():
         except InvalidCredentials as exc:
             form.password.errors.append(exc.message)
         else:
+            logins.sign_in(unlocked.user, remember=form.remember.data)
             target = safe_next(request.args.get("next")) or url_for("main.home")
-            return _start_session(unlocked, remember=form.remember.data, target=target)
+            return _unlocked_redirect(unlocked.user_key, target)
     return render_form("auth/login.html", form)
 
 
 @bp.route("/unlock", methods=["GET", "POST"])
 @login_required
-@limiter.limit(config_limit("LOGIN_LIMIT_PER_ADDRESS"), methods=["POST"])
+@password_checks(signed_in_email)
 def unlock():
     form = UnlockForm()
     if form.validate_on_submit():
@@ -108,15 +98,16 @@ def unlock():
         except InvalidCredentials:
             form.password.errors.append("That password does not match.")
         else:
+            # The same login, unlocked again: only a new key session is opened.
             target = safe_next(request.args.get("next")) or url_for("main.home")
-            return _start_session(unlocked, remember=False, target=target)
+            return _unlocked_redirect(unlocked.user_key, target)
     return render_form("auth/unlock.html", form)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
     keysessions.close_session(cookie_value=request.cookies.get(keysessions.COOKIE_NAME))
-    logout_user()
+    logins.sign_out()
     response = make_response(redirect(url_for("auth.login")))
     keys.clear_cookie(response)
     flash("You are signed out.")

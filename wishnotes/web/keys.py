@@ -9,6 +9,7 @@ from wishnotes import keysessions
 from wishnotes.clock import now
 from wishnotes.errors import Locked
 from wishnotes.kdf import KdfRunner
+from wishnotes.web import logins
 
 
 def kdf() -> KdfRunner:
@@ -19,14 +20,26 @@ def kdf() -> KdfRunner:
 def user_key() -> bytes:
     """Return the current user's key for this request, or raise Locked."""
     if "user_key" not in g:
+        login_id = logins.current_id()
+        if login_id is None:
+            raise Locked()
         g.user_key = keysessions.unlock(
             cookie_value=request.cookies.get(keysessions.COOKIE_NAME),
             user=current_user,
+            login_id=login_id,
             now=now(),
             idle=current_app.config["KEY_SESSION_IDLE"],
             absolute=current_app.config["KEY_SESSION_ABSOLUTE"],
         )
     return g.user_key
+
+
+def open_session(user_key: bytes) -> str:
+    """Open a key session for the current login; return the value of its cookie."""
+    g.user_key = user_key
+    return keysessions.open_session(
+        user=current_user, user_key=user_key, login_id=logins.current_id(), now=now()
+    )
 
 
 def is_unlocked() -> bool:

@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import TooManyRequests
 
-from wishnotes import accounts, keysessions, notes, pairing, program
+from wishnotes import accounts, cards, notes, pairing, program
 from wishnotes.clock import now
 from wishnotes.errors import (
     DecryptionFailed,
@@ -36,9 +36,9 @@ from wishnotes.errors import (
 )
 from wishnotes.extensions import login_manager
 from wishnotes.web import keys
-from wishnotes.web.account import password_checks
 from wishnotes.web.errors import CSRF_MESSAGE, MESSAGES, render_error
 from wishnotes.web.forms import ActionForm, AnswerForm, ComposeForm, DeletePastNotesForm
+from wishnotes.web.limits import password_checks, signed_in_email
 from wishnotes.web.navigation import form_error, render_form
 
 bp = Blueprint("notes", __name__, url_prefix="/notes")
@@ -132,7 +132,7 @@ def sent():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@password_checks(exempt_when=lambda: not request.form.get("password"))
+@password_checks(signed_in_email, exempt_when=lambda: not request.form.get("password"))
 def compose():
     if not current_user.is_authenticated:
         # Signed out in another tab while writing: hand the words back instead of dropping them.
@@ -154,6 +154,9 @@ def _apply_starter(form: ComposeForm) -> None:
     """Fill the body with a prompt's sentence starter chosen by link (works without script)."""
     if form.is_submitted():
         return
+    if wish := _wish_card(request.args.get("wish")):
+        form.body.data = f"{wish.text}. "
+        return
     found = program.find_starter(
         prompt_key=request.args.get("prompt"), index=request.args.get("starter", "")
     )
@@ -164,6 +167,14 @@ def _apply_starter(form: ComposeForm) -> None:
     prompt, starter = found
     form.prompt_key.data = prompt.key
     form.body.data = starter.rstrip("…").rstrip() + " "
+
+
+def _wish_card(key: str | None) -> cards.Card | None:
+    """A wish card offered as the start of a note ("Write a note about it")."""
+    try:
+        return cards.deck().card(key) if key else None
+    except LookupError:
+        return None
 
 
 def _send(form: ComposeForm) -> bool:
@@ -198,10 +209,7 @@ def _user_key_or_password(password: str | None) -> bytes:
         if not password:
             raise
     unlocked = accounts.authenticate(email=current_user.email, password=password, kdf=keys.kdf())
-    g.new_key_cookie = keysessions.open_session(
-        user=current_user, user_key=unlocked.user_key, now=now()
-    )
-    g.user_key = unlocked.user_key
+    g.new_key_cookie = keys.open_session(unlocked.user_key)
     return unlocked.user_key
 
 
@@ -265,6 +273,7 @@ def answer(note_id: str):
 def delete(note_id: str):
     form = ActionForm()
     if form.validate_on_submit():
+        keys.user_key()  # destroying needs unlocked keys, not only a sign-in cookie
         notes.delete_note(user=current_user, note_id=note_id)
         flash("The note is deleted, for both of you.")
         return redirect(url_for("notes.sent"))
@@ -294,6 +303,8 @@ def show_past(note_id: str):
 def delete_past():
     form = DeletePastNotesForm()
     if form.validate_on_submit():
+        if not keys.is_unlocked():  # destroying needs unlocked keys, not only a sign-in cookie
+            return redirect(url_for("auth.unlock", next=url_for("notes.past")))
         count = notes.delete_past_written(user=current_user)
         flash("The notes you wrote in past pairs are deleted." if count else "Nothing to delete.")
         return redirect(url_for("notes.past"))

@@ -92,6 +92,8 @@ def unpair():
         return redirect(url_for("pairing.index"))
     form = UnpairChoiceForm()
     if form.validate_on_submit():
+        if form.delete_my_notes.data or form.delete_my_practices.data:
+            keys.user_key()  # deleting what one wrote needs unlocked keys, not only a cookie
         pairing.unpair(
             user=current_user,
             now=now(),

@@ -12,6 +12,7 @@ from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, PasswordConfirmForm, RecoveryConfirmForm
+from wishnotes.web.limits import password_checks, signed_in_email
 from wishnotes.web.navigation import form_error, render_form, safe_next
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery-kit")
@@ -71,6 +72,7 @@ def kit():
 
 @bp.post("/new")
 @login_required
+@password_checks(signed_in_email, exempt_when=lambda: current_user.recovery_confirmed_at is None)
 def new():
     confirmed = current_user.recovery_confirmed_at is not None
     form = _start_form()

@@ -10,14 +10,15 @@ from flask import (
     render_template,
     url_for,
 )
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 
-from wishnotes import keysessions, mail, outbox, recovery
+from wishnotes import mail, outbox, recovery
 from wishnotes.clock import now
 from wishnotes.errors import InvalidInput, ResetLinkInvalid
 from wishnotes.extensions import db, limiter
-from wishnotes.web import keys
+from wishnotes.web import keys, logins
 from wishnotes.web.forms import ForgotForm, FreshStartForm, ResetWithKeyForm, RestoreForm
+from wishnotes.web.limits import password_checks, reset_link_email, signed_in_email
 from wishnotes.web.navigation import config_limit, form_error, render_form
 from wishnotes.web.recovery import kit_context
 
@@ -45,8 +46,8 @@ def forgot():
 
 def _finish(recovered: recovery.Recovered):
     """Sign the user in on this device and show the new recovery kit once."""
-    login_user(recovered.user)
-    cookie = keysessions.open_session(user=recovered.user, user_key=recovered.user_key, now=now())
+    logins.sign_in(recovered.user)
+    cookie = keys.open_session(recovered.user_key)
     response = make_response(
         render_template("auth/recovery_kit.html", **kit_context(recovered.recovery_key))
     )
@@ -72,6 +73,7 @@ def _reset_page(token: str, form, template: str, reset):
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @limiter.limit(_recovery_limit, methods=["POST"])
+@password_checks(reset_link_email)
 def with_key(token: str):
     form = ResetWithKeyForm()
     return _reset_page(
@@ -109,6 +111,7 @@ def fresh(token: str):
 @bp.route("/settings/earlier-notes", methods=["GET", "POST"])
 @login_required
 @limiter.limit(_recovery_limit, methods=["POST"])
+@password_checks(signed_in_email)
 def restore():
     form = RestoreForm()
     if form.validate_on_submit():

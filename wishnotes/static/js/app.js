@@ -47,7 +47,7 @@
   /* --- notes blurred until tapped ----------------------------------------------------- */
 
   function setButton(button, shown) {
-    button.textContent = shown ? "Hide" : "Show note";
+    button.textContent = shown ? "Hide" : button.getAttribute("data-label") || "Show note";
     button.setAttribute("aria-expanded", shown ? "true" : "false");
   }
 
@@ -67,6 +67,7 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "unveil secondary small";
+      if (note.hasAttribute("data-show")) button.setAttribute("data-label", note.getAttribute("data-show"));
       button.setAttribute("aria-controls", note.id);
       setButton(button, false);
       var toggle = function () { setButton(button, note.classList.toggle("shown")); };
