@@ -31,7 +31,10 @@ class BaseConfig:
 
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite file in the instance folder
     # hide_parameters: SQL errors in the log never carry the values that were bound.
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"hide_parameters": True}
+    # Seconds a pooled connection may sit unused before it is pinged at its next use (a ping
+    # on every use would cost a round trip per request; see wishnotes.database).
+    DATABASE_PING_AFTER = 10.0
     REDIS_URL: str | None = None
 
     # Web security.
@@ -160,6 +163,7 @@ ENV_VARS: dict[str, tuple[str, Any]] = {
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", str),
     "SECRET_KEY": ("SECRET_KEY", str),
     "PEPPER": ("PEPPER", str),
+    "DATABASE_PING_AFTER": ("DATABASE_PING_AFTER", float),
     "REDIS_URL": ("REDIS_URL", str),
     "BASE_URL": ("BASE_URL", str),
     "MAIL_FROM": ("MAIL_FROM", str),

@@ -149,14 +149,32 @@ def test_inbox_and_sent_list_newest_first_with_metadata_only(people, app_ctx):
     assert notes.unread_count(user=bo.user) == 2
 
 
-def test_inbox_pages_hold_two_hundred_notes(people, monkeypatch):
+def test_inbox_pages_follow_a_cursor_newest_first(people, monkeypatch):
     ada, bo = people["ada"], people["bo"]
     monkeypatch.setattr(notes, "PAGE_SIZE", 2)
-    written = [write(ada, f"note {i}") for i in range(3)]
-    first, second = notes.inbox(user=bo.user, page=1), notes.inbox(user=bo.user, page=2)
-    assert len(first) == 2 and len(second) == 1
+    written = [write(ada, f"note {i}") for i in range(3)]  # often within one second
+    first = notes.inbox(user=bo.user)
+    second = notes.inbox(user=bo.user, before=first.next_cursor)
+    assert first.first and not second.first
+    assert len(first) == 2 and len(second) == 1 and second.next_cursor is None
     assert {row.id for row in first + second} == {note.id for note in written}
-    assert notes.inbox(user=bo.user, page=3) == []
+    ordered = [(row.created_at, row.id) for row in first + second]
+    assert ordered == sorted(ordered, reverse=True)
+    # A cursor past the oldest note gives an empty page that knows it is not the first.
+    beyond = notes._encode_cursor(second[-1])
+    last = notes.inbox(user=bo.user, before=beyond)
+    assert last == [] and not last.first
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["", "abc", "!!!!", "MTIz", "x" * 500, "OTk5OTk5OTk5OTk5OS4" + "a" * 40, "MS5aWlo", "LTEuYWJj"],
+)
+def test_a_malformed_cursor_gives_the_first_page(people, cursor):
+    ada, bo = people["ada"], people["bo"]
+    note = write(ada, "hello")
+    page = notes.inbox(user=bo.user, before=cursor)
+    assert [row.id for row in page] == [note.id] and page.first
 
 
 @pytest.mark.parametrize(

@@ -122,8 +122,9 @@ def register_extensions(app: Flask) -> None:
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     db.init_app(app)
+    app.before_request(database.keep_objects_after_commit)
     with app.app_context():
-        database.configure_engine(db.engine)
+        database.configure_engine(db.engine, ping_after=lambda: app.config["DATABASE_PING_AFTER"])
     migrate.init_app(
         app,
         db,

@@ -8,7 +8,9 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from wishnotes import create_app, database, tasks
 from wishnotes.bench import bench
+from wishnotes.bench_crypto import crypto_command
 from wishnotes.bench_emails import bench_emails
+from wishnotes.bench_history import history_command
 from wishnotes.bench_notes import notes_command
 from wishnotes.bench_pages import pages as bench_pages
 
@@ -27,7 +29,7 @@ def main() -> None:
 main.add_command(shell_command)
 main.add_command(routes_command)
 main.add_command(bench)
-for command in (notes_command, bench_emails, bench_pages):
+for command in (notes_command, bench_emails, bench_pages, history_command, crypto_command):
     bench.add_command(command)
 
 

@@ -14,8 +14,8 @@ import re
 import secrets
 import struct
 import unicodedata
-from dataclasses import asdict, dataclass, fields
-from functools import cache
+from dataclasses import dataclass, fields
+from functools import cache, cached_property, lru_cache
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -233,6 +233,7 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+@lru_cache(maxsize=4096)
 def _wrap_ad(purpose: str, user_id: int) -> bytes:
     return _length_prefixed(
         b"wishnotes", bytes([_WRAP_VERSION]), purpose.encode("utf-8"), _int_bytes(user_id)
@@ -277,7 +278,11 @@ def unwrap(key: bytes, blob: bytes, *, purpose: str, user_id: int) -> bytes:
 
 @dataclass(frozen=True)
 class PublicKeys:
-    """A user's public keys: HPKE for receiving data keys, Ed25519 for signing envelopes."""
+    """A user's public keys: HPKE for receiving data keys, Ed25519 for signing envelopes.
+
+    The derived values (key id, library key objects) are computed once per instance: a request
+    that seals or opens uses the same keys several times.
+    """
 
     hpke_public: bytes  # ML-KEM-768 public raw (1184) || X25519 public raw (32)
     sign_public: bytes  # Ed25519 public raw (32)
@@ -286,16 +291,32 @@ class PublicKeys:
         _require_bytes("hpke_public", self.hpke_public, HPKE_PUBLIC_BYTES)
         _require_bytes("sign_public", self.sign_public, _ED25519_BYTES)
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         """Return 16 hex characters naming this key set."""
         material = _length_prefixed(b"wishnotes/key-id/v1", self.hpke_public, self.sign_public)
         return hashlib.sha256(material).hexdigest()[:16]
 
+    @cached_property
+    def _hpke(self) -> hpke.MLKEM768X25519PublicKey:
+        return hpke.MLKEM768X25519PublicKey(
+            mlkem.MLKEM768PublicKey.from_public_bytes(self.hpke_public[:_MLKEM_PUBLIC_BYTES]),
+            x25519.X25519PublicKey.from_public_bytes(self.hpke_public[_MLKEM_PUBLIC_BYTES:]),
+        )
+
+    @cached_property
+    def _verifier(self) -> ed25519.Ed25519PublicKey:
+        return ed25519.Ed25519PublicKey.from_public_bytes(self.sign_public)
+
 
 @dataclass(frozen=True, repr=False)
 class UserKeys:
-    """A user's private keys; held in memory only while a request needs them."""
+    """A user's private keys; held in memory only while a request needs them.
+
+    The library key objects are built from the raw bytes once per instance (building the
+    ML-KEM key from its seed costs about as much as a decapsulation), and the public keys are
+    derived once; an instance lives for one request (keyring.unlock).
+    """
 
     hpke_private: bytes  # ML-KEM-768 seed (64) || X25519 private raw (32)
     sign_private: bytes  # Ed25519 private raw (32)
@@ -309,29 +330,62 @@ class UserKeys:
 
     def public(self) -> PublicKeys:
         """Return the matching public keys."""
-        mlkem_public = self._mlkem().public_key().public_bytes_raw()
-        x_public = self._x25519().public_key().public_bytes_raw()
-        sign_public = self._signer().public_key().public_bytes_raw()
-        return PublicKeys(hpke_public=mlkem_public + x_public, sign_public=sign_public)
+        return self._public
+
+    @cached_property
+    def _public(self) -> PublicKeys:
+        mlkem_public = self._mlkem().public_key()
+        x_public = self._x25519().public_key()
+        public = PublicKeys(
+            hpke_public=mlkem_public.public_bytes_raw() + x_public.public_bytes_raw(),
+            sign_public=self._signer().public_key().public_bytes_raw(),
+        )
+        # The key objects are at hand: no need to parse the bytes just made back into them.
+        public.__dict__["_hpke"] = hpke.MLKEM768X25519PublicKey(mlkem_public, x_public)
+        return public
 
     def _mlkem(self) -> mlkem.MLKEM768PrivateKey:
-        return mlkem.MLKEM768PrivateKey.from_seed_bytes(self.hpke_private[:_MLKEM_SEED_BYTES])
+        return self._mlkem_key
 
     def _x25519(self) -> x25519.X25519PrivateKey:
-        return x25519.X25519PrivateKey.from_private_bytes(self.hpke_private[_MLKEM_SEED_BYTES:])
+        return self._x25519_key
 
     def _signer(self) -> ed25519.Ed25519PrivateKey:
-        return ed25519.Ed25519PrivateKey.from_private_bytes(self.sign_private)
+        return self._signer_key
 
     def _hpke(self) -> hpke.MLKEM768X25519PrivateKey:
-        return hpke.MLKEM768X25519PrivateKey(self._mlkem(), self._x25519())
+        return self._hpke_key
+
+    # Each built on first use only: opening a note never needs the signing key, for one.
+    @cached_property
+    def _mlkem_key(self) -> mlkem.MLKEM768PrivateKey:
+        return mlkem.MLKEM768PrivateKey.from_seed_bytes(self.hpke_private[:_MLKEM_SEED_BYTES])
+
+    @cached_property
+    def _x25519_key(self) -> x25519.X25519PrivateKey:
+        return x25519.X25519PrivateKey.from_private_bytes(self.hpke_private[_MLKEM_SEED_BYTES:])
+
+    @cached_property
+    def _signer_key(self) -> ed25519.Ed25519PrivateKey:
+        return ed25519.Ed25519PrivateKey.from_private_bytes(self.sign_private)
+
+    @cached_property
+    def _hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:
+        return hpke.MLKEM768X25519PrivateKey(self._mlkem_key, self._x25519_key)
+
+
+@lru_cache(maxsize=512)
+def load_public_keys(hpke_public: bytes, sign_public: bytes) -> PublicKeys:
+    """Return the PublicKeys for these bytes, one object per process for the same keys.
+
+    Public keys are no secret: parsing them and deriving their id then happen once per
+    process, not once per request (a partner's keys are read on every note opened or sent).
+    """
+    return PublicKeys(hpke_public=hpke_public, sign_public=sign_public)
 
 
 def _hpke_public(keys: PublicKeys) -> hpke.MLKEM768X25519PublicKey:
-    return hpke.MLKEM768X25519PublicKey(
-        mlkem.MLKEM768PublicKey.from_public_bytes(keys.hpke_public[:_MLKEM_PUBLIC_BYTES]),
-        x25519.X25519PublicKey.from_public_bytes(keys.hpke_public[_MLKEM_PUBLIC_BYTES:]),
-    )
+    return keys._hpke
 
 
 @cache
@@ -380,6 +434,8 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
 # One envelope format for every text a partner writes; the kind keeps them from standing in for
 # each other (a place's turn cannot be shown as a note, nor an answer as an agreement).
 _NOTE_KINDS = ("note", "answer", "wishkey", "ritual", "place", "place-turn", "agreement")
+_HEADER_STRINGS = ("note_id", "sender_key_id", "recipient_key_id", "kind", "suite")
+_HEADER_INTS = ("pair_id", "sender_id", "recipient_id", "created_at", "version")
 
 
 @dataclass(frozen=True)
@@ -399,12 +455,16 @@ class NoteHeader:
     suite: str = SUITE_ID
 
     def __post_init__(self) -> None:
-        for name in ("note_id", "sender_key_id", "recipient_key_id", "kind", "suite"):
-            if not isinstance(getattr(self, name), str):
+        # Checked on every envelope sealed or opened, so one pass over the values.
+        values = self.__dict__
+        for name in _HEADER_STRINGS:
+            if type(values[name]) is not str:
                 raise TypeError(f"{name} must be a str")
-        for name in ("pair_id", "sender_id", "recipient_id", "created_at", "version"):
-            _require_int(name, getattr(self, name))
-        if not isinstance(self.sealed, bool):
+        for name in _HEADER_INTS:
+            # Exactly int: bool is an int subclass, and True must never stand in for user 1.
+            if type(values[name]) is not int:
+                raise TypeError(f"{name} must be an int")
+        if type(self.sealed) is not bool:
             raise TypeError("sealed must be a bool")
         if not self.note_id:
             raise ValueError("note_id must not be empty")
@@ -416,7 +476,9 @@ class NoteHeader:
 
     def canonical(self) -> bytes:
         """Return the header as canonical JSON: sorted keys, no whitespace, UTF-8."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # Every field is a str, int or bool: a plain dict gives what asdict() would, faster.
+        values = {name: self.__dict__[name] for name in _HEADER_FIELDS}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 
 
@@ -424,7 +486,9 @@ _HEADER_FIELDS = frozenset(f.name for f in fields(NoteHeader))
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class Envelope:
+    """An envelope split into its parts (parse_envelope); nothing in it is verified yet."""
+
     header: NoteHeader
     header_bytes: bytes
     stanzas: dict[int, bytes]
@@ -490,7 +554,7 @@ def _pad(body: bytes) -> bytes:
 
 def _unpad(padded: bytes) -> bytes:
     (length,) = struct.unpack(">I", padded[:4])
-    if 4 + length > len(padded) or any(padded[4 + length :]):
+    if 4 + length > len(padded) or padded[4 + length :].strip(b"\0"):
         raise DecryptionFailed()
     return padded[4 : 4 + length]
 
@@ -538,15 +602,15 @@ def seal_envelope(
     for role, public in targets:
         user_id, key_id = _stanza_target(header, role)
         info = _hpke_info(header_bytes, role, user_id, key_id)
-        stanza = _suite().encrypt(data_key, _hpke_public(public), info=info)
+        stanza = _suite().encrypt(data_key, public._hpke, info=info)
         parts.append(bytes([role]) + _length_prefixed(stanza))
     parts.append(nonce)
     parts.append(_length_prefixed(ciphertext))
     unsigned = b"".join(parts)
-    return unsigned + _sign_envelope(sender_keys.sign_private, unsigned)
+    return unsigned + sender_keys._signer().sign(_SIGNATURE_CONTEXT + unsigned)
 
 
-def _parse(envelope: bytes) -> _Parsed:
+def _parse(envelope: bytes) -> Envelope:
     reader = _Reader(envelope)
     if reader.take(len(_ENVELOPE_MAGIC)) != _ENVELOPE_MAGIC or reader.u8() != ENVELOPE_VERSION:
         raise DecryptionFailed()
@@ -577,7 +641,7 @@ def _parse(envelope: bytes) -> _Parsed:
     signature = reader.take(_SIGNATURE_BYTES)
     if reader.remaining:
         raise DecryptionFailed()
-    return _Parsed(
+    return Envelope(
         header=header,
         header_bytes=header_bytes,
         stanzas=stanzas,
@@ -609,8 +673,17 @@ def envelope_header(envelope: bytes) -> NoteHeader:
     return _parse(_as_bytes(envelope)).header
 
 
+def parse_envelope(envelope: bytes) -> Envelope:
+    """Split an envelope into its parts without verifying anything.
+
+    For a caller that reads the header (to pick keys) and then opens: open_envelope() takes
+    the parsed envelope, so the bytes are read once.
+    """
+    return _parse(_as_bytes(envelope))
+
+
 def open_envelope(
-    envelope: bytes,
+    envelope: bytes | Envelope,
     *,
     expected: NoteHeader,
     viewer_id: int,
@@ -621,10 +694,9 @@ def open_envelope(
     if not isinstance(expected, NoteHeader) or not isinstance(viewer_keys, UserKeys):
         raise TypeError("expected must be a NoteHeader and viewer_keys UserKeys")
     _require_int("viewer_id", viewer_id)
-    parsed = _parse(_as_bytes(envelope))
+    parsed = envelope if isinstance(envelope, Envelope) else _parse(_as_bytes(envelope))
     try:
-        signer = ed25519.Ed25519PublicKey.from_public_bytes(sender_public.sign_public)
-        signer.verify(parsed.signature, _SIGNATURE_CONTEXT + parsed.signed)
+        sender_public._verifier.verify(parsed.signature, _SIGNATURE_CONTEXT + parsed.signed)
     except (InvalidSignature, ValueError):
         raise DecryptionFailed() from None
     header = parsed.header

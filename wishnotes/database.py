@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine, make_url
 
 SQLITE_FILENAME = "wishnotes.sqlite3"
@@ -25,9 +27,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def configure_engine(engine: Engine) -> None:
-    """Turn on SQLite's foreign keys and WAL on every connection (it has neither by default)."""
+def configure_engine(engine: Engine, *, ping_after: Callable[[], float] | None = None) -> None:
+    """Set up SQLite's pragmas, or for a server database the check of idle connections."""
     if engine.dialect.name != "sqlite":
+        if ping_after is not None:
+            _ping_when_idle(engine, ping_after)
         return
 
     @event.listens_for(engine, "connect")
@@ -40,6 +44,49 @@ def configure_engine(engine: Engine) -> None:
             # With WAL, NORMAL never corrupts; a power cut may lose only the last commits.
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def _ping_when_idle(engine: Engine, ping_after: Callable[[], float]) -> None:
+    """Ping a pooled connection before use only if it sat idle longer than `ping_after()`.
+
+    A ping on every checkout (pool_pre_ping) costs a round trip per request. A connection in
+    steady use needs none: if the server restarted meanwhile, the first statement fails, the
+    engine invalidates the whole pool at once, and the request answers a calm 503 (see
+    web/errors.py), so at most the requests already in flight see the restart. After a quiet
+    spell, when a restart is most likely to have gone unnoticed, the ping finds a dead
+    connection and the pool replaces it before any statement is sent.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection, record, _proxy) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < ping_after():
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                # The pool throws this connection away and hands out a fresh one.
+                raise exc.DisconnectionError() from error
+            raise
+
+
+def keep_objects_after_commit() -> None:
+    """Let a request's session keep its objects loaded after a commit (a before_request hook).
+
+    A page that writes and then renders (opening a note marks it read; sending one queues the
+    notice) would otherwise reload every object it shows, one query each. Safe for a request:
+    its session lives for that request only, and what it committed is what it holds. Jobs,
+    commands and tests keep the default, where a commit expires everything.
+    """
+    from wishnotes.extensions import db
+
+    db.session().expire_on_commit = False
 
 
 def render_migration_item(type_: str, obj, autogen_context):

@@ -80,7 +80,8 @@ def unseal(
         raise DecryptionFailed()
     # Key ids come from the envelope: the signature check below only accepts pinned keys, and
     # the reader's stanza is bound to its own key id, so a changed id cannot open anything.
-    claimed = crypto.envelope_header(envelope)
+    parsed = crypto.parse_envelope(envelope)  # read once, opened below
+    claimed = parsed.header
     expected = crypto.NoteHeader(
         note_id=item_id,
         pair_id=pair_id,
@@ -95,7 +96,7 @@ def unseal(
     signer = ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=strict)
     viewer_is_writer = ring.user.id == writer.id
     return crypto.open_envelope(
-        envelope,
+        parsed,
         expected=expected,
         viewer_id=ring.user.id,
         viewer_keys=ring.keys_for(

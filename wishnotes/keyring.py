@@ -61,9 +61,7 @@ class Safety:
 def public_keys(user: User) -> crypto.PublicKeys | None:
     """Return a user's public keys as the users table has them, or None if they are malformed."""
     try:
-        return crypto.PublicKeys(
-            hpke_public=bytes(user.hpke_public), sign_public=bytes(user.sign_public)
-        )
+        return crypto.load_public_keys(bytes(user.hpke_public), bytes(user.sign_public))
     except (TypeError, ValueError):
         return None
 
@@ -248,9 +246,9 @@ def _decode(blob: bytes) -> dict[int, list[Pin]]:
         return {
             int(partner_id): [
                 Pin(
-                    keys=crypto.PublicKeys(
-                        hpke_public=base64.b64decode(entry["hpke"], validate=True),
-                        sign_public=base64.b64decode(entry["sign"], validate=True),
+                    keys=crypto.load_public_keys(
+                        base64.b64decode(entry["hpke"], validate=True),
+                        base64.b64decode(entry["sign"], validate=True),
                     ),
                     pinned_at=datetime.fromtimestamp(entry["at"], UTC),
                 )

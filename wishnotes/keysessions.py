@@ -39,6 +39,15 @@ def _split(cookie_value: str | None) -> tuple[bytes, bytes]:
     return raw[:_SID_BYTES], raw[_SID_BYTES:]
 
 
+def row_id(cookie_value: str | None) -> str | None:
+    """Return the id of the row a cookie names, or None for a missing or malformed cookie."""
+    try:
+        sid, _ = _split(cookie_value)
+    except Locked:
+        return None
+    return _row_id(sid)
+
+
 def open_session(*, user: User, user_key: bytes, login_id: int, now: datetime) -> str:
     """Store the user key wrapped under a new session key; return the cookie value.
 

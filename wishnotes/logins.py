@@ -16,10 +16,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
+from sqlalchemy.orm import aliased, defer
 
 from wishnotes.extensions import db
-from wishnotes.models import Login, User
+from wishnotes.models import KeySession, Login, Pair, User
 
 _TOKEN_BYTES = 32
 _TOKEN_MAX_LENGTH = 100
@@ -27,6 +28,15 @@ _TOKEN_MAX_LENGTH = 100
 # all send the old one, and only the first of them gets the new one.
 ROTATION_GRACE = timedelta(minutes=1)
 DEVICE_MAX = 60
+# A partner's row comes with every page; what only its owner can use stays in the database.
+_PARTNER_SECRETS = (
+    "kdf_salt",
+    "auth_digest",
+    "uk_by_password",
+    "uk_by_recovery",
+    "private_keys",
+    "keyring",
+)
 
 # Order matters: Edge and Opera also say "Chrome", Chrome also says "Safari".
 _BROWSERS = (
@@ -116,23 +126,46 @@ def open_login(
     return Opened(login=login, token=token, remember_cookie=f"{token}.{secret}" if secret else None)
 
 
-def _find(token: str, now: datetime) -> tuple[Login, User] | None:
+def _find(token: str, now: datetime, key_session_id: str | None) -> tuple[Login, User] | None:
     if not token or len(token) > _TOKEN_MAX_LENGTH:
         return None
-    # One round trip for both: this runs on every signed-in request.
-    row = db.session.execute(
-        select(Login, User)
+    # One round trip for the login, its user and what most pages use next: the user's pair,
+    # their partner (without the partner's wrapped secrets) and the key session the browser's
+    # key cookie names. The services then find those in the identity map (db.session.get).
+    partner = aliased(User)
+    query = (
+        select(Login, User, Pair, partner)
         .join(User, User.id == Login.user_id)
+        .outerjoin(Pair, Pair.id == User.pair_id)
+        .outerjoin(partner, and_(partner.pair_id == User.pair_id, partner.id != User.id))
         .where(Login.token_hash == _hash(token))
-    ).first()
+        .options(*(defer(getattr(partner, name)) for name in _PARTNER_SECRETS))
+    )
+    if key_session_id is not None:
+        query = query.add_columns(KeySession).outerjoin(
+            KeySession, and_(KeySession.id == key_session_id, KeySession.user_id == User.id)
+        )
+    row = db.session.execute(query).first()
     if row is None or row[0].expires_at <= now:
         return None
+    # The identity map holds objects weakly: keep the others alive as long as this session.
+    db.session.info["wishnotes.loaded_with_login"] = tuple(row)
     return row[0], row[1]
 
 
-def resume(*, token: str, now: datetime, idle: timedelta, remembered: timedelta) -> Resumed | None:
-    """Return the live login a session cookie names, or None; note the day it was seen."""
-    found = _find(token, now)
+def resume(
+    *,
+    token: str,
+    now: datetime,
+    idle: timedelta,
+    remembered: timedelta,
+    key_session_id: str | None = None,
+) -> Resumed | None:
+    """Return the live login a session cookie names, or None; note the day it was seen.
+
+    `key_session_id` (keysessions.row_id of the key cookie) is loaded in the same query.
+    """
+    found = _find(token, now, key_session_id)
     if found is None:
         return None
     login, user = found
@@ -157,7 +190,7 @@ def resume_remembered(
     token, _, secret = (cookie_value or "").partition(".")
     if not secret or len(secret) > _TOKEN_MAX_LENGTH:
         return None
-    found = _find(token, now)
+    found = _find(token, now, None)
     if found is None:
         return None
     login, user = found

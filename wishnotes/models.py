@@ -235,10 +235,25 @@ class Note(db.Model):
     """
 
     __tablename__ = "notes"
+    __table_args__ = (
+        # The inbox and the sent list read one side of one pair, newest first, a page at a time
+        # from a cursor (notes.inbox): each page costs the same however long the history is.
+        # Both lead with pair_id, so they also serve what an index on pair_id alone would.
+        Index("ix_notes_inbox", "pair_id", "recipient_id", "created_at", "id"),
+        Index("ix_notes_sent", "pair_id", "sender_id", "created_at", "id"),
+        # Only unread notes: the unread count and the notice's check grow with what is unread.
+        Index(
+            "ix_notes_unread",
+            "recipient_id",
+            "pair_id",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # Ended pairs keep their rows (history), so a note outlives its pair unless someone deletes it.
-    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     recipient_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True

@@ -14,13 +14,15 @@ stanza: KeyChanged when the partner's key moved, DecryptionFailed for anything e
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.engine import Row
 
 from wishnotes import envelopes, keyring, outbox, pairing, texts
@@ -31,10 +33,16 @@ from wishnotes.models import Note, Pair, User
 BODY_MAX = 4000
 TITLE_MAX = 120
 PROMPT_KEY_MAX = 64
-PAGE_SIZE = 200
+# A phone screen or two of cards: a page costs about what an inbox of ten notes costs.
+PAGE_SIZE = 25
+PAST_LIMIT = 200  # the past notes page lists this many of each kind, without paging
 ANSWERS = ("yes", "later", "talk")
 
 _NOTE_ID = re.compile(r"[0-9a-f]{32}")
+# A page cursor: the created_at second and id of the last note shown, base64url-encoded.
+_CURSOR = re.compile(r"(\d{1,12})\.([0-9a-f]{32})")
+_CURSOR_MAX = 64
+_CURSOR_LATEST = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _PROMPT_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -49,6 +57,15 @@ class Opened:
     title: str | None
     text: str | None
     answer: str | None
+
+
+class Page(list):
+    """One page of a note list (its rows); `next_cursor` asks for the older notes, if any."""
+
+    def __init__(self, rows: list[Row], *, next_cursor: str | None, first: bool) -> None:
+        super().__init__(rows)
+        self.next_cursor = next_cursor
+        self.first = first  # no cursor was given (or it was malformed): the newest notes
 
 
 @dataclass(frozen=True)
@@ -104,9 +121,9 @@ def write_note(
         ),
     )
     db.session.add(note)
-    # The "something is waiting" email, in the same transaction (it carries no note text).
-    outbox.queue_note_notice(recipient=partner, now=now)
     db.session.commit()
+    # After the commit: sends to one person must not wait on their row (see the outbox).
+    outbox.queue_note_notice(recipient=partner, now=now)
     return note
 
 
@@ -139,24 +156,28 @@ def answer_note(*, user: User, user_key: bytes, note_id: str, choice: str, now: 
 # --- reading ------------------------------------------------------------------------------
 
 
-def inbox(*, user: User, page: int = 1) -> list[Row]:
-    """Return notes the user received in their current pair, newest first (metadata only)."""
+def inbox(*, user: User, before: str | None = None) -> Page:
+    """Return a page of notes the user received in their current pair, newest first.
+
+    `before` is the cursor of the page before (Page.next_cursor); a malformed one gives the
+    first page. Metadata only, never the envelopes.
+    """
     if user.pair_id is None:
-        return []
+        return Page([], next_cursor=None, first=True)
     query = _listing(Note.sender_id).where(
         Note.pair_id == user.pair_id, Note.recipient_id == user.id
     )
-    return _page(query, page)
+    return _page(query, before)
 
 
-def sent(*, user: User, page: int = 1) -> list[Row]:
-    """Return notes the user wrote in their current pair, newest first (metadata only)."""
+def sent(*, user: User, before: str | None = None) -> Page:
+    """Return a page of notes the user wrote in their current pair, newest first."""
     if user.pair_id is None:
-        return []
+        return Page([], next_cursor=None, first=True)
     query = _listing(Note.recipient_id).where(
         Note.pair_id == user.pair_id, Note.sender_id == user.id
     )
-    return _page(query, page)
+    return _page(query, before)
 
 
 def unread_count(*, user: User) -> int:
@@ -189,7 +210,7 @@ def past(*, user: User) -> Past:
     ended = select(Pair.id).where(Pair.ended_at.is_not(None))
     received = _listing(Note.sender_id).where(Note.recipient_id == user.id, Note.pair_id.in_(ended))
     written = _listing(Note.recipient_id).where(Note.sender_id == user.id, Note.pair_id.in_(ended))
-    return Past(received=_page(received, 1), written=_page(written, 1))
+    return Past(received=_first_page(received), written=_first_page(written))
 
 
 def open_past_note(*, user: User, user_key: bytes, note_id: str, now: datetime) -> Opened:
@@ -283,13 +304,48 @@ def _listing(other_id):
             User.display_name.label("name"),
         )
         .join(User, User.id == other_id)
-        .order_by(Note.created_at.desc(), Note.id)
+        # Both descending, so one index (ix_notes_inbox, ix_notes_sent) read backwards serves.
+        .order_by(Note.created_at.desc(), Note.id.desc())
     )
 
 
-def _page(query, page: int) -> list[Row]:
-    page = max(1, page)
-    return list(db.session.execute(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+def _first_page(query) -> list[Row]:
+    return list(db.session.execute(query.limit(PAST_LIMIT)))
+
+
+def _page(query, before: str | None) -> Page:
+    """Read one page after the cursor (keyset paging: no OFFSET, no count of what came before)."""
+    position = _decode_cursor(before)
+    if position is not None:
+        query = query.where(tuple_(Note.created_at, Note.id) < position)
+    rows = list(db.session.execute(query.limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return Page(
+        rows, next_cursor=_encode_cursor(rows[-1]) if more else None, first=position is None
+    )
+
+
+def _encode_cursor(row: Row) -> str:
+    raw = f"{int(row.created_at.timestamp())}.{row.id}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """Return (created_at, id) from a cursor, or None for a missing or malformed one."""
+    if not cursor or len(cursor) > _CURSOR_MAX:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, binascii.Error):
+        return None
+    match = _CURSOR.fullmatch(raw)
+    if match is None:
+        return None
+    seconds = int(match.group(1))
+    if seconds > _CURSOR_LATEST:
+        return None
+    return datetime.fromtimestamp(seconds, UTC), match.group(2)
 
 
 def _find(user: User, note_id: str, *, current: bool) -> Note:

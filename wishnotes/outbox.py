@@ -32,8 +32,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wishnotes import mail, preferences
 from wishnotes.errors import DeliveryError, DeliveryRejected, ServerUnavailable
@@ -50,6 +51,7 @@ PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed"
 KICK = "wishnotes.outbox.kick"  # session.info flag: wake the delivery job after commit
 # Queueing and delivery go through Core, not the ORM: thousands of rows in a pass.
 _ROWS = OutboxEmail.__table__
+_USERS = User.__table__
 
 
 @dataclass(frozen=True)
@@ -127,64 +129,60 @@ def enqueue_many(emails: Iterable[Queued], *, now: datetime) -> int:
     error and does not spoil the transaction.
     """
     domain = mail.message_domain()
-    rows = [
-        {
-            "user_id": email.user_id,
-            "kind": email.kind,
-            "period": email.period,
-            "idempotency_key": idempotency_key(
-                kind=email.kind, user_id=email.user_id, period=email.period
-            ),
-            "to_address": email.to_address,
-            "message_id": mail.new_message_id(domain),
-            "subject": email.rendered.subject,
-            "text_body": email.rendered.text,
-            "html_body": email.rendered.html,
-            "unsubscribe_url": email.unsubscribe_url,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": email.send_after,
-            "created_at": now,
-        }
-        for email in emails
-    ]
+    rows = [_row(email, domain=domain, now=now) for email in emails]
     if not rows:
         return 0
-    insert = _insert_ignoring_duplicates()
+    insert = _insert_ignoring_duplicates(db.session.get_bind().dialect.name)
     inserted = len(db.session.execute(insert.returning(_ROWS.c.id), rows).all())
     if inserted and any(row["next_attempt_at"] <= now for row in rows):
         db.session.info[KICK] = True
     return inserted
 
 
-def _insert_ignoring_duplicates():
-    dialect = db.session.get_bind().dialect.name
+def _row(email: Queued, *, domain: str, now: datetime) -> dict[str, Any]:
+    return {
+        "user_id": email.user_id,
+        "kind": email.kind,
+        "period": email.period,
+        "idempotency_key": idempotency_key(
+            kind=email.kind, user_id=email.user_id, period=email.period
+        ),
+        "to_address": email.to_address,
+        "message_id": mail.new_message_id(domain),
+        "subject": email.rendered.subject,
+        "text_body": email.rendered.text,
+        "html_body": email.rendered.html,
+        "unsubscribe_url": email.unsubscribe_url,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": email.send_after,
+        "created_at": now,
+    }
+
+
+def _insert_ignoring_duplicates(dialect: str):
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(_ROWS).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 def queue_note_notice(*, recipient: User, now: datetime) -> bool:
-    """Queue "something is waiting for you" for a note just written; the caller commits.
+    """Queue "something is waiting for you" after a note was committed; commits on its own.
 
     Respects the recipient's setting, sends at most one per NOTE_NOTICE_INTERVAL (claimed with a
-    guarded UPDATE, so two notes written at once give one notice) and waits NOTE_NOTICE_DELAY,
-    so a note opened at once needs no email. At delivery the notice is skipped if the recipient
-    has no unopened note any more. Returns whether a notice was queued.
+    guarded UPDATE of the recipient's row, so two notes written at once give one notice) and
+    waits NOTE_NOTICE_DELAY, so a note opened at once needs no email. At delivery the notice is
+    skipped if the recipient has no unopened note any more. Returns whether one was queued.
+
+    It runs after the note's own commit, in a transaction of its own that holds the row lock
+    for one statement: inside the note's transaction, every send to the same person would
+    wait for the one before to commit. A crash between the two commits loses a notice, never
+    a note (the next note claims one). The recipient as loaded says whether one is due, so most
+    sends, within the interval, touch nothing here.
     """
     config = current_app.config
-    if not recipient.note_notice:
-        return False
     interval: timedelta = config["NOTE_NOTICE_INTERVAL"]
-    claimed = db.session.execute(
-        update(User)
-        .where(
-            User.id == recipient.id,
-            or_(User.last_notice_at.is_(None), User.last_notice_at <= now - interval),
-        )
-        .values(last_notice_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
+    due = recipient.last_notice_at is None or recipient.last_notice_at <= now - interval
+    if not (recipient.note_notice and due):
         return False
     slot = int(now.timestamp() // interval.total_seconds())
     discreet = recipient.discreet_subjects
@@ -207,7 +205,43 @@ def queue_note_notice(*, recipient: User, now: datetime) -> bool:
         unsubscribe_url=unsub,
         send_after=now + config["NOTE_NOTICE_DELAY"],
     )
-    return enqueue_many([email], now=now) == 1
+    claim = (
+        update(_USERS)
+        .where(
+            _USERS.c.id == recipient.id,
+            _USERS.c.note_notice.is_(True),
+            or_(_USERS.c.last_notice_at.is_(None), _USERS.c.last_notice_at <= now - interval),
+        )
+        .values(last_notice_at=now)
+    )
+    row = _row(email, domain=mail.message_domain(), now=now)
+    if db.engine.dialect.name == "postgresql":
+        queued = _claim_and_insert_at_once(claim, row)
+    else:
+        with db.engine.begin() as connection:
+            claimed = connection.execute(claim).rowcount == 1
+            queued = claimed and bool(
+                connection.execute(_insert_ignoring_duplicates("sqlite"), row).rowcount
+            )
+    if queued:
+        # Keep the loaded row truthful for the rest of this request (nothing is reloaded).
+        set_committed_value(recipient, "last_notice_at", now)
+    return queued
+
+
+def _claim_and_insert_at_once(claim, row: dict[str, Any]) -> bool:
+    """Claim and queue in one autocommitted statement: one round trip, the lock held for it."""
+    claimed = claim.returning(_USERS.c.id).cte("claimed")
+    values = select(*(literal(value, _ROWS.c[name].type) for name, value in row.items()))
+    insert = (
+        postgresql.insert(_ROWS)
+        .from_select(list(row), values.select_from(claimed))
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .add_cte(claimed)
+        .returning(_ROWS.c.id)
+    )
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(insert).first() is not None
 
 
 def queue_password_reset(*, user: User, link: str, now: datetime) -> bool:

@@ -149,7 +149,13 @@ def partner_of(user: User) -> User | None:
     """Return the other member of the user's pair, if paired."""
     if user.pair_id is None:
         return None
-    return db.session.scalar(select(User).where(User.pair_id == user.pair_id, User.id != user.id))
+    # By primary keys, so a page whose user was loaded with the partner reads nothing here.
+    pair = db.session.get(Pair, user.pair_id)
+    if pair is None:
+        return None
+    other_id = pair.second_user_id if pair.first_user_id == user.id else pair.first_user_id
+    partner = db.session.get(User, other_id) if other_id is not None else None
+    return partner if partner is not None and partner.pair_id == user.pair_id else None
 
 
 def unpair(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from wishnotes.errors import Locked
@@ -19,6 +20,7 @@ MESSAGES = {
     422: ("Please check the form", "Something in the form needs another look."),
     429: ("Please wait a moment", "There were many attempts in a short time. Try again shortly."),
     500: ("Something went wrong", "Please try again in a moment. Nothing you wrote was lost."),
+    503: ("Just a moment", "The server was briefly busy. Please try again."),
 }
 CSRF_MESSAGE = "This page was open for a long time or was sent twice. Please try again."
 
@@ -28,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Locked, _locked)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -50,6 +53,19 @@ def _csrf_error(exc: CSRFError):
 
 def _locked(exc: Locked):
     return redirect(url_for("auth.unlock", next=request.full_path.rstrip("?")))
+
+
+def _database_error(exc: DBAPIError):
+    if not exc.connection_invalidated:
+        return _unexpected(exc)
+    # The database restarted under a pooled connection: the engine has already renewed its
+    # pool, so the next request works. Nothing was committed by this one.
+    db.session.rollback()
+    current_app.logger.warning(
+        "Database connection lost on %s %s", request.method, request.endpoint
+    )
+    body, code = render_error(503)
+    return body, code, {"Retry-After": "1"}
 
 
 def _unexpected(exc: Exception):

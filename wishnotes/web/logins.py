@@ -12,7 +12,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, request, se
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_login.utils import encode_cookie
 
-from wishnotes import logins
+from wishnotes import keysessions, logins
 from wishnotes.clock import now
 from wishnotes.models import Login, User
 from wishnotes.web.forms import ActionForm
@@ -36,7 +36,10 @@ def load_user(value: str) -> User | None:
             if resumed.remember_cookie:
                 g.remember_cookie = resumed.remember_cookie
     else:
-        resumed = logins.resume(token=value, now=now(), **_lifetimes())
+        key_session_id = keysessions.row_id(request.cookies.get(keysessions.COOKIE_NAME))
+        resumed = logins.resume(
+            token=value, now=now(), key_session_id=key_session_id, **_lifetimes()
+        )
     if resumed is None:
         session.pop("_user_id", None)  # a dead login is not looked up again on every request
         return None

@@ -58,7 +58,6 @@ UNREADABLE = (
     "This note could not be opened, so nothing of it is shown. It may have been changed after "
     "it was written."
 )
-_MAX_PAGE = 10_000
 
 
 @bp.app_context_processor
@@ -105,30 +104,19 @@ def _too_many(exc: TooManyRequests):
     return render_error(429)
 
 
-def _page() -> int:
-    return min(max(request.args.get("page", 1, type=int), 1), _MAX_PAGE)
-
-
 @bp.get("/")
 @login_required
 def inbox():
-    rows = notes.inbox(user=current_user, page=_page())
-    return render_template(
-        "notes/inbox.html",
-        notes=rows,
-        page=_page(),
-        full=len(rows) == notes.PAGE_SIZE,
-        ended=pairing.ended_pair(current_user),
-    )
+    # A malformed or outdated cursor (or an old ?page= link) simply shows the newest notes.
+    page = notes.inbox(user=current_user, before=request.args.get("before"))
+    return render_template("notes/inbox.html", page=page, ended=pairing.ended_pair(current_user))
 
 
 @bp.get("/sent")
 @login_required
 def sent():
-    rows = notes.sent(user=current_user, page=_page())
-    return render_template(
-        "notes/sent.html", notes=rows, page=_page(), full=len(rows) == notes.PAGE_SIZE
-    )
+    page = notes.sent(user=current_user, before=request.args.get("before"))
+    return render_template("notes/sent.html", page=page)
 
 
 @bp.route("/new", methods=["GET", "POST"])
