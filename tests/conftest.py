@@ -142,5 +142,8 @@ def pair_users(app, first_id: int, second_id: int) -> int:
 
     with app.app_context():
         first, second = db.session.get(User, first_id), db.session.get(User, second_id)
-        token = pairing.create_invite(user=first, now=now())
-        return pairing.accept_invite(user=second, token=token, now=now()).id
+        kdf = app.extensions["wishnotes.kdf"]
+        first_key = accounts.authenticate(email=first.email, password=PASSWORD, kdf=kdf).user_key
+        second_key = accounts.authenticate(email=second.email, password=PASSWORD, kdf=kdf).user_key
+        token = pairing.create_invite(user=first, user_key=first_key, now=now())
+        return pairing.accept_invite(user=second, token=token, now=now(), user_key=second_key).id

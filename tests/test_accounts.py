@@ -4,14 +4,15 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
-from wishnotes import accounts, crypto
-from wishnotes.errors import EmailTaken, InvalidCredentials, InvalidInput
+from wishnotes import accounts, crypto, recovery
+from wishnotes.errors import EmailTaken, InvalidCredentials, InvalidInput, StoredKdfRefused
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
-from wishnotes.models import User
+from wishnotes.models import RetiredKeys, User
 
-from .conftest import PASSWORD, now
+from .conftest import PASSWORD, login, now, pair_users, post_form, register_user
 
 
 def _register(app, email="ada@example.com", password=PASSWORD, name="Ada"):
@@ -134,10 +135,92 @@ def test_stored_parameters_below_the_floor_are_refused(app_ctx):
     reg = _register(app_ctx)
     reg.user.kdf_iterations = 1
     db.session.commit()
-    with pytest.raises(ValueError, match="floor"):
+    with pytest.raises(StoredKdfRefused):
         accounts.authenticate(
             email="ada@example.com", password=PASSWORD, kdf=app_ctx.extensions["wishnotes.kdf"]
         )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("kdf_memory_kib", 1024 * 1024 + 1),  # just over 1 GiB
+        ("kdf_memory_kib", 64 * 1024 * 1024),  # 64 GiB
+        ("kdf_iterations", 21),
+        ("kdf_iterations", 2**31 - 1),
+        ("kdf_lanes", 17),
+        ("kdf_lanes", 0),
+    ],
+)
+def test_stored_parameters_above_the_ceiling_are_refused_before_any_kdf_run(app_ctx, column, value):
+    reg = _register(app_ctx)
+    setattr(reg.user, column, value)
+    db.session.commit()
+    kdf = CountingKdf(app_ctx.extensions["wishnotes.kdf"])
+    with pytest.raises(StoredKdfRefused) as refused:
+        accounts.authenticate(email="ada@example.com", password=PASSWORD, kdf=kdf)
+    assert kdf.runs == []  # refused before Argon2id could allocate anything
+    assert "cannot be opened just now" in refused.value.message
+    assert db.session.get(User, reg.user.id).kdf_salt == reg.user.kdf_salt  # nothing rewritten
+
+
+def test_retired_keys_with_parameters_above_the_ceiling_are_refused(app_ctx):
+    reg = _register(app_ctx)
+    kdf = app_ctx.extensions["wishnotes.kdf"]
+    _, token = recovery.request_reset(email="ada@example.com", now=now())
+    db.session.commit()
+    fresh = recovery.reset_with_fresh_keys(
+        token=token, new_password="a brand new evening walk", understood=True, kdf=kdf, now=now()
+    )
+    retired = db.session.scalar(select(RetiredKeys).where(RetiredKeys.user_id == reg.user.id))
+    retired.kdf_memory_kib = 32 * 1024 * 1024
+    db.session.commit()
+    with pytest.raises(StoredKdfRefused):
+        recovery.restore_retired(
+            user=fresh.user, user_key=fresh.user_key, secret=PASSWORD, kdf=kdf, now=now()
+        )
+
+
+def test_signing_in_to_a_row_with_huge_parameters_shows_a_calm_page(app, caplog):
+    user_id, _ = register_user(app)
+    with app.app_context():
+        db.session.get(User, user_id).kdf_memory_kib = 16 * 1024 * 1024
+        db.session.commit()
+    client = app.test_client()
+    response = login(client)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "cannot be opened just now" in page and "Traceback" not in page
+    assert "wn_keys" not in response.headers.get("Set-Cookie", "")
+    assert "Refused stored KDF parameters" in caplog.text  # the operator is told, in the log
+
+
+def test_a_note_typed_while_locked_is_kept_when_the_row_is_refused(app):
+    ada_id, _ = register_user(app)
+    bo_id, _ = register_user(app, "bo@example.com", "Bo")
+    pair_users(app, ada_id, bo_id)
+    client = app.test_client()
+    login(client)
+    client.delete_cookie("wn_keys", domain="wishnotes.test")
+    with app.app_context():
+        db.session.get(User, ada_id).kdf_iterations = 10_000
+        db.session.commit()
+    sent = post_form(client, "/notes/new", {"body": "words worth keeping", "password": PASSWORD})
+    page = sent.get_data(as_text=True)
+    assert sent.status_code == 422
+    assert "words worth keeping" in page and "cannot be opened just now" in page
+
+
+def test_the_kdf_refuses_parameters_above_the_ceiling_itself():
+    with pytest.raises(ValueError, match="ceiling"):
+        crypto.derive_login_keys(
+            "a password",
+            salt=bytes(16),
+            params=crypto.KdfParams(memory_kib=2 * 1024 * 1024),
+            pepper=b"pepper",
+        )
+    with pytest.raises(ValueError, match="ceiling"):
+        KdfRunner(pepper=b"pepper", params=crypto.KdfParams(iterations=50))
 
 
 def test_concurrent_kdf_runs_are_capped(monkeypatch):
@@ -165,29 +248,33 @@ def test_concurrent_kdf_runs_are_capped(monkeypatch):
 
 def test_recovery_kit_confirmation_tolerates_case_and_look_alike_characters(app_ctx):
     reg = _register(app_ctx)
-    kit = crypto.format_recovery_key(reg.recovery_key)
     groups = crypto.recovery_key_groups(reg.recovery_key)
-    typed = groups[2].lower().replace("o", "0").replace("i", "1").replace("b", "8")
-    accounts.confirm_recovery_kit(
-        user=reg.user,
-        recovery_key_text=kit,
-        group_index=2,
-        typed=f" {typed} ",
-        pepper=app_ctx.config["PEPPER_BYTES"],
-        now=now(),
-    )
+    check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
+    assert check.group == groups[check.index]
+    typed = check.group.lower().replace("o", "0").replace("i", "1").replace("b", "8")
+    accounts.confirm_recovery_kit(user=reg.user, check=check, typed=f" {typed} ", now=now())
     assert reg.user.recovery_confirmed_at is not None
 
 
-@pytest.mark.parametrize("index", [-1, 8, 99])
-def test_recovery_kit_confirmation_rejects_out_of_range_groups(app_ctx, index):
+def test_recovery_kit_check_holds_one_group_never_the_key(app_ctx):
     reg = _register(app_ctx)
+    check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
+    kept = check.to_bytes()
+    groups = crypto.recovery_key_groups(reg.recovery_key)
+    assert not any(group.encode() in kept for i, group in enumerate(groups) if i != check.index)
+    assert accounts.KitCheck.from_bytes(kept) == check
+    assert accounts.KitCheck.from_bytes(b"not json") is None
+
+
+def test_recovery_kit_confirmation_refuses_a_wrong_group_and_an_older_kit(app_ctx):
+    reg = _register(app_ctx)
+    check = accounts.kit_check(user=reg.user, recovery_key=reg.recovery_key)
+    wrong = "AAAA" if check.group != "AAAA" else "BBBB"
+    with pytest.raises(InvalidInput, match="does not match"):
+        accounts.confirm_recovery_kit(user=reg.user, check=check, typed=wrong, now=now())
+    accounts.new_recovery_key(
+        user=reg.user, user_key=reg.user_key, pepper=app_ctx.config["PEPPER_BYTES"]
+    )
     with pytest.raises(InvalidInput, match="no longer valid"):
-        accounts.confirm_recovery_kit(
-            user=reg.user,
-            recovery_key_text=crypto.format_recovery_key(reg.recovery_key),
-            group_index=index,
-            typed="AAAA",
-            pepper=app_ctx.config["PEPPER_BYTES"],
-            now=now(),
-        )
+        accounts.confirm_recovery_kit(user=reg.user, check=check, typed=check.group, now=now())
+    assert reg.user.recovery_confirmed_at is None

@@ -5,14 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import select, update
 
-from wishnotes import housekeeping, keysessions, logins, mail, outbox, pairing, recovery, tasks
+from wishnotes import (
+    accounts,
+    housekeeping,
+    keysessions,
+    logins,
+    mail,
+    outbox,
+    pairing,
+    recovery,
+    tasks,
+)
 from wishnotes.cli import main
 from wishnotes.extensions import db, huey
 from wishnotes.models import Invite, KeySession, Login, OutboxEmail, PasswordReset, User
 
-from .conftest import register_user
+from .conftest import PASSWORD, register_user
 
 T = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 LIFETIMES = {"idle": timedelta(days=7), "remembered": timedelta(days=30)}
@@ -21,6 +32,12 @@ LIFETIMES = {"idle": timedelta(days=7), "remembered": timedelta(days=30)}
 def _user(app, name: str) -> User:
     user_id, _ = register_user(app, f"{name}@example.com", name.title())
     return db.session.get(User, user_id)
+
+
+def _key(user: User) -> bytes:
+    """The user key a login would unlock: invites are made and accepted with keys unlocked."""
+    kdf = current_app.extensions["wishnotes.kdf"]
+    return accounts.authenticate(email=user.email, password=PASSWORD, kdf=kdf).user_key
 
 
 def _key_session(user: User, login: Login, *, created: datetime, used: datetime) -> str:
@@ -78,12 +95,12 @@ def house(app_ctx):
     _key_session(ada, login, created=T - timedelta(hours=2), used=T - timedelta(minutes=31))
     _key_session(ada, login, created=T - timedelta(hours=13), used=T - timedelta(minutes=1))
     # Invites: live, expired, withdrawn, used.
-    pairing.create_invite(user=ada, now=T - timedelta(hours=1))
-    pairing.create_invite(user=bo, now=T - timedelta(days=3))
-    pairing.create_invite(user=cy, now=T - timedelta(hours=1))
+    pairing.create_invite(user=ada, user_key=_key(ada), now=T - timedelta(hours=1))
+    pairing.create_invite(user=bo, user_key=_key(bo), now=T - timedelta(days=3))
+    pairing.create_invite(user=cy, user_key=_key(cy), now=T - timedelta(hours=1))
     pairing.revoke_invite(user=cy, now=T - timedelta(minutes=30))
-    token = pairing.create_invite(user=di, now=T - timedelta(hours=2))
-    pairing.accept_invite(user=ed, token=token, now=T - timedelta(hours=1))
+    token = pairing.create_invite(user=di, user_key=_key(di), now=T - timedelta(hours=2))
+    pairing.accept_invite(user=ed, token=token, now=T - timedelta(hours=1), user_key=_key(ed))
     live["invite"] = db.session.scalar(select(Invite.id).where(Invite.inviter_id == ada.id))
     # Reset links: live, replaced by a newer one, expired.
     recovery.request_reset(email="ada@example.com", now=T - timedelta(minutes=30))

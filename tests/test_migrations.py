@@ -1,6 +1,7 @@
 """Alembic migrations build the same schema as the models, on SQLite and PostgreSQL."""
 
 import uuid
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -58,3 +59,43 @@ def test_migrations_downgrade_to_empty_and_up_again(tmp_path, empty_database_url
         upgrade()
         db.engine.dispose()
     assert _diff(app) == []
+
+
+def test_upgrading_withdraws_invites_that_carry_no_mac(tmp_path, empty_database_url):
+    """Open invites from before 0003 could never be checked by a joiner: they are withdrawn."""
+    app = make_app(tmp_path, None, SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with app.app_context():
+        upgrade(revision="0004")
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO users (id, email, display_name, created_at,"
+                    " kdf_salt, kdf_memory_kib, kdf_iterations, kdf_lanes, auth_digest,"
+                    " uk_by_password, uk_by_recovery, private_keys, hpke_public, sign_public,"
+                    " key_id) VALUES (1, 'ada@example.com', 'Ada', :t, :b, 19456, 2, 1, :b,"
+                    " :b, :b, :b, :b, :b, '0000000000000000')"
+                ),
+                {"t": datetime(2026, 1, 1), "b": b"\x00"},
+            )
+            for token_hash, used in ((b"\x01" * 32, None), (b"\x02" * 32, datetime(2026, 1, 2))):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO invites (inviter_id, token_hash, created_at, expires_at,"
+                        " used_at) VALUES (1, :h, :t, :e, :u)"
+                    ),
+                    {
+                        "h": token_hash,
+                        "t": datetime(2026, 1, 1),
+                        "e": datetime(2099, 1, 1),
+                        "u": used,
+                    },
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT used_at, revoked_at FROM invites ORDER BY id")
+            ).all()
+        db.engine.dispose()
+    (open_used, open_revoked), (used_used, used_revoked) = rows
+    assert open_used is None and open_revoked is not None
+    assert used_used is not None and used_revoked is None  # a used invite is history, untouched

@@ -48,12 +48,10 @@ def make_person(app, name: str) -> Person:
     return Person(user=reg.user, key=reg.user_key)
 
 
-def pair(first: Person, second: Person, *, pin: bool = True) -> Pair:
-    """Pair two people through invites; the joiner pins the inviter's keys when `pin`."""
-    token = pairing.create_invite(user=first.user, now=now())
-    return pairing.accept_invite(
-        user=second.user, token=token, now=now(), user_key=second.key if pin else None
-    )
+def pair(first: Person, second: Person) -> Pair:
+    """Pair two people through an invite, as the link would: both keys checked and pinned."""
+    token = pairing.create_invite(user=first.user, user_key=first.key, now=now())
+    return pairing.accept_invite(user=second.user, token=token, now=now(), user_key=second.key)
 
 
 @pytest.fixture
@@ -336,14 +334,19 @@ def test_pairing_again_does_not_revive_notes_of_the_old_pair(people):
 # --- pinned keys ------------------------------------------------------------------------
 
 
-def test_joiner_pins_at_acceptance_and_inviter_on_first_use(people):
+def test_joiner_pins_at_acceptance_and_inviter_pins_checked_keys_at_next_use(people):
     ada, bo = people["ada"], people["bo"]  # Ada invited, Bo accepted with keys unlocked
-    bo_ring = keyring.unlock(user=bo.user, user_key=bo.key)
-    assert bo_ring.current_pin(ada.id).keys == keyring.public_keys(ada.user)
-    assert ada.user.keyring is None
-    write(ada)  # Ada's first use of notes pins Bo's keys
+    bo_pin = keyring.unlock(user=bo.user, user_key=bo.key).current_pin(ada.user, now=now())
+    assert bo_pin.keys == keyring.public_keys(ada.user)
+    assert (bo_pin.pair_id, bo_pin.partner_id, bo_pin.how) == (bo.user.pair_id, ada.id, "invite")
+    waiting = keyring.unlock(user=ada.user, user_key=ada.key)
+    assert waiting.intact and waiting.pending_invite is not None
+    assert waiting.pending_invite.invite_id == db.session.get(Pair, ada.user.pair_id).invite_id
+    write(ada)  # Ada's next use of her keys checks Bo's MAC and pins his keys
     ada_ring = keyring.unlock(user=ada.user, user_key=ada.key)
-    assert ada_ring.current_pin(bo.id).keys == keyring.public_keys(bo.user)
+    ada_pin = ada_ring.current_pin(bo.user, now=now())
+    assert ada_pin.keys == keyring.public_keys(bo.user) and ada_pin.how == "invite"
+    assert ada_pin.pair_id == ada.user.pair_id and ada_ring.pending_invite is None
     assert b"example.com" not in ada.user.keyring and bo.user.hpke_public not in ada.user.keyring
 
 
@@ -403,8 +406,10 @@ def test_a_tampered_keyring_is_refused_not_replaced(people):
     blob[-1] ^= 1
     bo.user.keyring = bytes(blob)
     db.session.commit()
-    with pytest.raises(DecryptionFailed):
+    with pytest.raises(KeyChanged):
         read(bo, note)
+    with pytest.raises(KeyChanged):
+        write(bo, "to nobody trusted")
     assert db.session.get(User, bo.id).keyring == bytes(blob)
 
 
@@ -420,14 +425,22 @@ def test_notes_of_the_keys_before_a_fresh_start_reopen_once_those_keys_are_resto
         token=token, new_password="a brand new evening walk", understood=True, kdf=kdf, now=now()
     )
     ada = Person(user=fresh.user, key=fresh.user_key)
-    for note_id in (to_ada, from_ada):
-        with pytest.raises(EarlierKeysLocked):
-            read(ada, note_id)
+    with pytest.raises(EarlierKeysLocked):
+        read(ada, from_ada)
+    # Ada's new keyring trusts nobody yet: she compares numbers before Bo's notes open again.
+    with pytest.raises(KeyChanged):
+        read(ada, to_ada)
+    with pytest.raises(KeyChanged):
+        write(ada, "too soon")
+    assert keyring.safety(user=ada.user, user_key=ada.key, now=now()).pinned is None
     # Bo is warned about Ada's new key until the two compare safety numbers.
     with pytest.raises(KeyChanged):
         read(bo, from_ada)
     keyring.trust_partner(user=bo.user, user_key=bo.key, now=now())
     assert read(bo, from_ada).text == "from the old keys"
+    keyring.trust_partner(user=ada.user, user_key=ada.key, now=now())
+    with pytest.raises(EarlierKeysLocked):
+        read(ada, to_ada)
     recovery.restore_retired(user=ada.user, user_key=ada.key, secret=PASSWORD, kdf=kdf, now=now())
     assert read(ada, to_ada).text == "to the old keys"
     assert read(ada, from_ada).text == "from the old keys"

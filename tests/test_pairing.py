@@ -5,8 +5,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask import current_app
 
-from wishnotes import pairing
+from wishnotes import accounts, pairing
 from wishnotes.errors import (
     AlreadyPaired,
     InviteExpired,
@@ -20,7 +21,7 @@ from wishnotes.errors import (
 from wishnotes.extensions import db
 from wishnotes.models import Invite, Pair, User
 
-from .conftest import login, now, pair_users, post_form, register_user
+from .conftest import PASSWORD, login, now, pair_users, post_form, register_user
 
 
 @pytest.fixture
@@ -30,9 +31,22 @@ def three(app):
         yield [db.session.get(User, i) for i in ids]
 
 
+def user_key(user: User) -> bytes:
+    kdf = current_app.extensions["wishnotes.kdf"]
+    return accounts.authenticate(email=user.email, password=PASSWORD, kdf=kdf).user_key
+
+
+def make_invite(user: User, *, now) -> str:
+    return pairing.create_invite(user=user, user_key=user_key(user), now=now)
+
+
+def accept(user: User, *, token: str, now) -> Pair:
+    return pairing.accept_invite(user=user, token=token, now=now, user_key=user_key(user))
+
+
 def test_invite_token_is_long_random_and_stored_only_as_hash(app, three):
     ada = three[0]
-    token = pairing.create_invite(user=ada, now=now())
+    token = make_invite(ada, now=now())
     assert len(token) >= 32  # 192 random bits, URL-safe
     invite = db.session.query(Invite).one()
     assert invite.token_hash == hashlib.sha256(token.encode()).digest()
@@ -44,8 +58,8 @@ def test_invite_token_is_long_random_and_stored_only_as_hash(app, three):
 
 def test_accepting_forms_a_pair_of_exactly_two(app, three):
     ada, bo, _ = three
-    token = pairing.create_invite(user=ada, now=now())
-    pair = pairing.accept_invite(user=bo, token=token, now=now())
+    token = make_invite(ada, now=now())
+    pair = accept(bo, token=token, now=now())
     assert ada.pair_id == bo.pair_id == pair.id
     assert pairing.partner_of(ada).id == bo.id and pairing.partner_of(bo).id == ada.id
     assert db.session.query(User).filter_by(pair_id=pair.id).count() == 2
@@ -53,62 +67,62 @@ def test_accepting_forms_a_pair_of_exactly_two(app, three):
 
 def test_an_invite_works_once(app, three):
     ada, bo, cy = three
-    token = pairing.create_invite(user=ada, now=now())
-    pairing.accept_invite(user=bo, token=token, now=now())
+    token = make_invite(ada, now=now())
+    accept(bo, token=token, now=now())
     with pytest.raises(InviteUsed):
-        pairing.accept_invite(user=cy, token=token, now=now())
+        accept(cy, token=token, now=now())
 
 
 def test_expired_invite_is_refused(app, three):
     ada, bo, _ = three
-    token = pairing.create_invite(user=ada, now=now() - timedelta(hours=49))
+    token = make_invite(ada, now=now() - timedelta(hours=49))
     with pytest.raises(InviteExpired):
-        pairing.accept_invite(user=bo, token=token, now=now())
+        accept(bo, token=token, now=now())
 
 
 def test_revoked_and_replaced_invites_are_refused(app, three):
     ada, bo, _ = three
-    first = pairing.create_invite(user=ada, now=now())
-    second = pairing.create_invite(user=ada, now=now())  # one live invite per user
+    first = make_invite(ada, now=now())
+    second = make_invite(ada, now=now())  # one live invite per user
     with pytest.raises(InviteRevoked):
-        pairing.accept_invite(user=bo, token=first, now=now())
+        accept(bo, token=first, now=now())
     assert pairing.revoke_invite(user=ada, now=now())
     with pytest.raises(InviteRevoked):
-        pairing.accept_invite(user=bo, token=second, now=now())
+        accept(bo, token=second, now=now())
     assert pairing.live_invite(user=ada, now=now()) is None
 
 
 def test_self_invite_unknown_token_and_paired_users_are_refused(app, three):
     ada, bo, cy = three
-    token = pairing.create_invite(user=ada, now=now())
+    token = make_invite(ada, now=now())
     with pytest.raises(SelfInvite):
-        pairing.accept_invite(user=ada, token=token, now=now())
+        accept(ada, token=token, now=now())
     with pytest.raises(InviteInvalid):
-        pairing.accept_invite(user=bo, token="not-a-token", now=now())
+        accept(bo, token="not-a-token", now=now())
     with pytest.raises(InviteInvalid):
-        pairing.accept_invite(user=bo, token="x" * 5000, now=now())
-    pairing.accept_invite(user=bo, token=token, now=now())
+        accept(bo, token="x" * 5000, now=now())
+    accept(bo, token=token, now=now())
     with pytest.raises(AlreadyPaired):
-        pairing.create_invite(user=ada, now=now())
-    cy_token = pairing.create_invite(user=cy, now=now())
+        make_invite(ada, now=now())
+    cy_token = make_invite(cy, now=now())
     with pytest.raises(AlreadyPaired):
-        pairing.accept_invite(user=bo, token=cy_token, now=now())
+        accept(bo, token=cy_token, now=now())
 
 
 def test_joining_someone_else_withdraws_ones_own_invite(app, three):
     ada, bo, cy = three
-    token = pairing.create_invite(user=ada, now=now())
-    bo_token = pairing.create_invite(user=bo, now=now())
-    pairing.accept_invite(user=ada, token=bo_token, now=now())
+    token = make_invite(ada, now=now())
+    bo_token = make_invite(bo, now=now())
+    accept(ada, token=bo_token, now=now())
     with pytest.raises(InviteRevoked):
-        pairing.accept_invite(user=cy, token=token, now=now())
+        accept(cy, token=token, now=now())
 
 
 def test_invite_of_someone_paired_in_a_race_is_refused(app, three):
     ada, bo, cy = three
-    token = pairing.create_invite(user=ada, now=now())
-    other = pairing.create_invite(user=bo, now=now())
-    pairing.accept_invite(user=cy, token=other, now=now())
+    token = make_invite(ada, now=now())
+    other = make_invite(bo, now=now())
+    accept(cy, token=other, now=now())
     ada.pair_id = bo.pair_id  # as if a second accept had landed between the checks
     db.session.commit()
     with pytest.raises(InviterPaired):
@@ -117,16 +131,16 @@ def test_invite_of_someone_paired_in_a_race_is_refused(app, three):
 
 def test_unpair_frees_both_and_a_new_pair_can_form(app, three):
     ada, bo, cy = three
-    token = pairing.create_invite(user=ada, now=now())
-    old = pairing.accept_invite(user=bo, token=token, now=now())
+    token = make_invite(ada, now=now())
+    old = accept(bo, token=token, now=now())
     pairing.unpair(user=bo, now=now())
     db.session.refresh(ada)
     assert ada.pair_id is None and bo.pair_id is None
     assert db.session.get(Pair, old.id).ended_at is not None
     with pytest.raises(NotPaired):
         pairing.unpair(user=bo, now=now())
-    token = pairing.create_invite(user=ada, now=now())
-    new = pairing.accept_invite(user=cy, token=token, now=now())
+    token = make_invite(ada, now=now())
+    new = accept(cy, token=token, now=now())
     assert new.id != old.id and ada.pair_id == new.id
 
 

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import http.cookiejar
 import logging
+import os
 import re
 import shutil
+import signal
 import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -39,6 +49,7 @@ from wishnotes.extensions import db
 from wishnotes.models import Agreement, Note, Place, PlaceTurn, RitualItem, User
 
 from .conftest import (
+    CSRF_RE,
     PASSWORD,
     POSTGRES_URL,
     make_app,
@@ -48,6 +59,7 @@ from .conftest import (
     register_user,
     reset_database,
 )
+from .smtp import free_port
 from .test_crypto import assemble, split_envelope
 from .test_notes import Person, make_person, pair, read, write
 
@@ -162,11 +174,23 @@ def _register(client, email: str, name: str) -> bytes:
     confirmed = post_form(
         client,
         "/recovery-kit/confirm",
-        {"typed": kit.split("-")[ask], "index": ask, "kit": kit},
+        {"typed": kit.split("-")[ask]},
         token_from="/recovery-kit/",
     )
     assert confirmed.status_code == 302
     return key
+
+
+def key_session_halves(set_cookies: list[str]) -> dict[str, bytes]:
+    """Return the session id and session key of every key-session cookie that was set."""
+    found = {}
+    for header in set_cookies:
+        match = re.match(r"wn_keys=([A-Za-z0-9_=-]+);", header)
+        if match and match.group(1):
+            raw = base64.urlsafe_b64decode(match.group(1))
+            found[f"session key {len(found) // 2}"] = raw[16:]
+            found[f"session id {len(found) // 2}"] = raw[:16]
+    return found
 
 
 # --- the canary -------------------------------------------------------------------------
@@ -245,9 +269,163 @@ def test_note_text_password_and_recovery_key_are_nowhere_an_attacker_looks(app, 
     cookies = "\n".join(recorder.headers).encode()
     assert b"wn_keys=" in cookies and b"wn_session=" in cookies
     assert_absent(cookies, secrets, "the cookies")
+    # The session key is the browser's half of every key session: never in the database.
+    session_keys = key_session_halves(recorder.headers)
+    assert len(session_keys) >= 4  # registration twice, password change, unlock on compose
+    assert_absent(stored, session_keys, "the database")
+    assert_absent(logs.encode(), session_keys, "the log")
     for client in (ada, bo):
         jar = "\n".join(f"{c.key}={c.value}" for c in client._cookies.values()).encode()
         assert_absent(jar, secrets, "a browser's cookie jar")
+
+
+# --- a real server: its log, its job store and the SQLite -wal file ---------------------
+
+
+class Browser:
+    """A cookie-keeping HTTP client for a real server, posting forms with their CSRF token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def request(self, path: str, data: dict | None = None) -> tuple[int, str]:
+        body = None if data is None else urllib.parse.urlencode(data).encode()
+        request = urllib.request.Request(  # noqa: S310 - http to the test server only
+            self.base + path, data=body, headers={"Origin": self.base} if body else {}
+        )
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def get(self, path: str) -> str:
+        status, page = self.request(path)
+        assert status == 200, (path, status)
+        return page
+
+    def post(self, path: str, data: dict | None = None, *, token_from: str | None = None) -> str:
+        match = CSRF_RE.search(self.get(token_from or path))
+        form = {"csrf_token": match.group(1) or match.group(2), **(data or {})}
+        status, page = self.request(path, form)
+        assert status == 200, (path, status)
+        return page
+
+    def cookie(self, name: str) -> str:
+        return next(c.value for c in self.jar if c.name == name)
+
+
+@pytest.fixture
+def served(tmp_path, smtp_server):
+    """`wishnotes serve` in its own process on SQLite, logging at DEBUG into a file."""
+    port = free_port()
+    instance = tmp_path / "instance"
+    log_path = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WISHNOTES_")}
+    env.update(
+        WISHNOTES_ENV="development",
+        WISHNOTES_INSTANCE_PATH=str(instance),
+        WISHNOTES_LOG_LEVEL="DEBUG",
+        WISHNOTES_BASE_URL=f"http://127.0.0.1:{port}",
+        WISHNOTES_SMTP_HOST="127.0.0.1",
+        WISHNOTES_SMTP_PORT=str(smtp_server.port),
+        WISHNOTES_RATELIMIT_ENABLED="false",
+        WISHNOTES_HUEY_WORKERS="1",
+        WISHNOTES_KDF_CONCURRENCY="1",
+    )
+    command = [sys.executable, "-m", "wishnotes.cli", "serve", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).close()  # noqa: S310
+                break
+            except OSError:
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        yield SimpleNamespace(base=base, instance=instance, log=log_path, process=process)
+    finally:
+        process.send_signal(signal.SIGINT)  # as Ctrl-C: waitress and the job consumer stop
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _register_over_http(browser: Browser, email: str, name: str) -> bytes:
+    page = browser.post(
+        "/register",
+        {"email": email, "display_name": name, "password": PASSWORD},
+        token_from="/register",
+    )
+    key, ask, kit = _kit(page)
+    browser.post(
+        "/recovery-kit/confirm", {"typed": kit.split("-")[ask]}, token_from="/recovery-kit/"
+    )
+    return key
+
+
+def _instance_files(instance: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(instance.glob("*.sqlite3*"))}
+
+
+def test_a_real_server_keeps_secrets_out_of_its_log_job_store_and_wal(served, smtp_server):
+    ada, bo = Browser(served.base), Browser(served.base)
+    ada_recovery = _register_over_http(ada, "ada@example.com", "Ada")
+    bo_recovery = _register_over_http(bo, "bo@example.com", "Bo")
+    invite = ada.post("/pair/invite", token_from="/pair/")
+    link = re.search(r'value="http://127\.0\.0\.1:\d+(/pair/join/([^"]+))"', invite)
+    bo.post(link.group(1))
+    bo.post("/notes/new", {"body": CANARY_TEXT, "title": CANARY_TITLE}, token_from="/notes/new")
+    note_id = re.search(r'href="/notes/([0-9a-f]{32})"', ada.get("/notes/")).group(1)
+    assert CANARY_TEXT in ada.get(f"/notes/{note_id}")  # written and read through HTTP
+    ada.post(f"/notes/{note_id}/answer", {"choice": "later"}, token_from=f"/notes/{note_id}")
+    # An email, so the job store is used: the embedded consumer delivers it.
+    Browser(served.base).post("/forgot", {"email": "bo@example.com"})
+    deadline = time.monotonic() + 60
+    while not smtp_server.messages:
+        assert time.monotonic() < deadline, "no email was delivered"
+        time.sleep(0.2)
+
+    while_running = _instance_files(served.instance)
+    assert while_running.get("wishnotes.sqlite3-wal"), "the database runs in WAL mode"
+    assert "huey.sqlite3" in while_running
+    assert b"bo@example.com" in b"".join(while_running.values())  # the scan sees real rows
+    secrets = {
+        "note text": CANARY_TEXT.encode(),
+        "note title": CANARY_TITLE.encode(),
+        "password": PASSWORD.encode(),
+        "Ada's recovery key": ada_recovery,
+        "Ada's recovery key as printed": crypto.format_recovery_key(ada_recovery).encode(),
+        "Bo's recovery key": bo_recovery,
+        "Bo's recovery key as printed": crypto.format_recovery_key(bo_recovery).encode(),
+        "the invite token": link.group(2).encode(),
+    }
+    for who, browser in (("Ada", ada), ("Bo", bo)):
+        raw = base64.urlsafe_b64decode(browser.cookie("wn_keys"))
+        secrets[f"{who}'s session id"], secrets[f"{who}'s session key"] = raw[:16], raw[16:]
+    for name, data in while_running.items():
+        assert_absent(data, secrets, f"{name} while the server runs")
+
+    served.process.send_signal(signal.SIGINT)
+    served.process.wait(timeout=30)
+    log = served.log.read_bytes()
+    # A real log: requests' SQL statements (values hidden) and the job that sent the email.
+    assert b"INSERT INTO notes" in log and b"Executing wishnotes.tasks.deliver_emails" in log
+    assert b"canary" not in log
+    assert_absent(log, secrets, "the server log")
+    for name, data in _instance_files(served.instance).items():
+        assert b"canary" not in data
+        assert_absent(data, secrets, f"{name} after the server stopped")
+    emails = b"".join(message.as_bytes() for message in smtp_server.messages)
+    assert_absent(emails, secrets, "the emails")
 
 
 # --- a stolen database ------------------------------------------------------------------

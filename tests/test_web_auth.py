@@ -16,32 +16,30 @@ def _register_via_form(client, email="ada@example.com", password=PASSWORD, **kw)
     )
 
 
-def _kit(page: str) -> tuple[list[str], int, str]:
+def _kit(page: str) -> tuple[list[str], int]:
     groups = re.findall(r"<code>([A-Z2-7]{4})</code>", page)
     ask = int(re.search(r"type group (\d)", page).group(1)) - 1
-    kit = re.search(r'name="kit" type="hidden" value="([^"]+)"', page).group(1)
-    return groups, ask, kit
+    return groups, ask
 
 
 def test_registration_shows_the_recovery_kit_then_requires_confirmation(client, app):
     response = _register_via_form(client)
     assert response.status_code == 200
-    groups, ask, _ = _kit(response.get_data(as_text=True))
+    groups, ask = _kit(response.get_data(as_text=True))
     assert len(groups) == 8
     # Until one group is typed back, every page leads to the kit.
     assert client.get("/").headers["Location"].endswith("/recovery-kit/")
     wrong = post_form(
-        client,
-        "/recovery-kit/confirm",
-        {"typed": "AAAA", "index": ask, "kit": "-".join(groups)},
-        token_from="/recovery-kit/",
+        client, "/recovery-kit/confirm", {"typed": "AAAA"}, token_from="/recovery-kit/"
     )
     assert wrong.status_code == 422
-    assert "does not match" in wrong.get_data(as_text=True)
+    page = wrong.get_data(as_text=True)
+    assert "does not match" in page and f"type group {ask + 1}" in page
+    assert not any(group in page for group in groups)  # the kit is not shown a second time
     right = post_form(
         client,
         "/recovery-kit/confirm",
-        {"typed": groups[ask].lower(), "index": ask, "kit": "-".join(groups)},
+        {"typed": groups[ask].lower()},
         token_from="/recovery-kit/",
     )
     assert right.status_code == 302
@@ -50,15 +48,58 @@ def test_registration_shows_the_recovery_kit_then_requires_confirmation(client, 
         assert db.session.query(User).one().recovery_confirmed_at is not None
 
 
-def test_an_older_kit_cannot_be_confirmed_after_a_new_one_was_made(client, app):
-    first = _register_via_form(client).get_data(as_text=True)
-    old_groups, ask, _ = _kit(first)
-    post_form(client, "/recovery-kit/new", token_from="/recovery-kit/")
-    replay = post_form(
+def test_the_kit_page_and_its_form_carry_no_part_of_the_key_but_the_asked_group(client, app):
+    page = _register_via_form(client).get_data(as_text=True)
+    groups, ask = _kit(page)
+    form = page[page.index("<form") :]
+    assert not any(group in form for group in groups)
+    assert "-".join(groups) not in page and 'name="kit"' not in page and 'name="index"' not in page
+    # The check lives in the key session, sealed under the session key only the cookie holds.
+    with app.app_context():
+        sealed = db.session.query(KeySession).one().kit_check
+    assert sealed is not None
+    assert not any(group.encode() in sealed for group in groups)
+    # Whatever a form posts besides the typed group is ignored.
+    forged = post_form(
         client,
         "/recovery-kit/confirm",
-        {"typed": old_groups[ask], "index": ask, "kit": "-".join(old_groups)},
+        {"typed": "AAAA", "index": 0, "kit": "AAAA-" * 7 + "AAAA"},
         token_from="/recovery-kit/",
+    )
+    assert forged.status_code == 422
+    look_alikes = groups[ask].replace("O", "0").replace("I", "1").replace("B", "8").lower()
+    confirmed = post_form(
+        client,
+        "/recovery-kit/confirm",
+        {"typed": f" {look_alikes[:2]} {look_alikes[2:]} "},
+        token_from="/recovery-kit/",
+    )
+    assert confirmed.status_code == 302
+    with app.app_context():
+        assert db.session.query(KeySession).one().kit_check is None
+
+
+def test_confirming_without_the_key_session_asks_for_a_new_kit(client, app):
+    page = _register_via_form(client).get_data(as_text=True)
+    groups, ask = _kit(page)
+    client.delete_cookie("wn_keys", domain="wishnotes.test")
+    lost = post_form(
+        client, "/recovery-kit/confirm", {"typed": groups[ask]}, token_from="/recovery-kit/"
+    )
+    assert lost.status_code == 302 and lost.headers["Location"].endswith("/recovery-kit/")
+    with app.app_context():
+        assert db.session.query(User).one().recovery_confirmed_at is None
+
+
+def test_an_older_kit_cannot_be_confirmed_after_a_new_one_was_made(client, app):
+    first = _register_via_form(client).get_data(as_text=True)
+    old_groups, ask = _kit(first)
+    other = app.test_client()  # the same person, signed in on a second browser
+    login(other)
+    newer = post_form(other, "/recovery-kit/new", token_from="/recovery-kit/")
+    assert newer.status_code == 200 and _kit(newer.get_data(as_text=True))[0] != old_groups
+    replay = post_form(
+        client, "/recovery-kit/confirm", {"typed": old_groups[ask]}, token_from="/recovery-kit/"
     )
     assert replay.status_code == 422
     assert "no longer valid" in replay.get_data(as_text=True)

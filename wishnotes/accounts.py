@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
+import json
+import logging
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,8 +17,13 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import crypto, keysessions, logins
-from wishnotes.errors import DecryptionFailed, EmailTaken, InvalidCredentials, InvalidInput
+from wishnotes import crypto, keyring_store, keysessions, logins
+from wishnotes.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidInput,
+    StoredKdfRefused,
+)
 from wishnotes.extensions import db
 from wishnotes.kdf import KdfRunner
 from wishnotes.models import Pair, User, WishDeck, WishKey
@@ -28,6 +37,8 @@ EMAIL_MAX = 254
 PURPOSE_UK_PASSWORD = "user-key/password"  # noqa: S105 - a label, not a secret
 PURPOSE_UK_RECOVERY = "user-key/recovery"
 PURPOSE_PRIVATE_KEYS = "private-keys"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, repr=False)
@@ -150,6 +161,8 @@ def register(
     user.private_keys = crypto.wrap(
         user_key, crypto.serialize_private(keys), purpose=PURPOSE_PRIVATE_KEYS, user_id=user.id
     )
+    # A keyring from the first moment: a missing one later can only mean tampering.
+    user.keyring = keyring_store.empty(user_key=user_key, user_id=user.id, now=now)
     recovery_key = set_recovery_key(user=user, user_key=user_key, pepper=kdf.pepper)
     try:
         db.session.commit()
@@ -184,10 +197,22 @@ def authenticate(*, email: str, password: str, kdf: KdfRunner) -> Unlocked:
 
 
 def kdf_params_of(user: User) -> crypto.KdfParams:
-    """Return the KDF parameters a user's password was last wrapped with."""
-    return crypto.KdfParams(
+    """Return the KDF parameters a user's password was last wrapped with (StoredKdfRefused)."""
+    return stored_kdf_params(
         memory_kib=user.kdf_memory_kib, iterations=user.kdf_iterations, lanes=user.kdf_lanes
     )
+
+
+def stored_kdf_params(*, memory_kib: object, iterations: object, lanes: object) -> crypto.KdfParams:
+    """Return KDF parameters read from a row, or raise StoredKdfRefused outside floor and ceiling.
+
+    Checked before any Argon2id run: a row edited to ask for 64 GiB must cost nothing.
+    """
+    params = crypto.KdfParams(memory_kib=memory_kib, iterations=iterations, lanes=lanes)
+    if not (crypto.kdf_params_bounded(params) and crypto.kdf_params_ok(params)):
+        _log.warning("Refused stored KDF parameters outside the floor and ceiling")
+        raise StoredKdfRefused()
+    return params
 
 
 def set_password(*, user: User, user_key: bytes, password: str, kdf: KdfRunner) -> None:
@@ -211,39 +236,57 @@ def set_recovery_key(*, user: User, user_key: bytes, pepper: bytes) -> bytes:
     return recovery_key
 
 
-def confirm_recovery_kit(
-    *,
-    user: User,
-    recovery_key_text: str,
-    group_index: int,
-    typed: str,
-    pepper: bytes,
-    now: datetime,
-) -> None:
-    """Mark the recovery kit as saved once the user typed one of its groups back correctly."""
-    try:
-        recovery_key = crypto.parse_recovery_key(recovery_key_text)
-        groups = crypto.recovery_key_groups(recovery_key)
-        if group_index < 0:
-            raise IndexError(group_index)
-        groups[group_index] = typed or ""
-    except (ValueError, IndexError):
-        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.") from None
-    # Parse the typed group in place, so it gets the same tolerance (case, 0/O, 1/I) as a full key.
-    try:
-        matches = crypto.parse_recovery_key("".join(groups)) == recovery_key
-    except ValueError:
-        matches = False
-    if not matches:
+@dataclass(frozen=True, repr=False)
+class KitCheck:
+    """What confirming a recovery kit needs, and no more: never the whole key.
+
+    `index` names the group to type back and `group` is that group as printed; `kit` is the
+    SHA-256 of the wrapped user key this kit opens, so only the newest kit can be confirmed.
+    """
+
+    index: int
+    group: str
+    kit: bytes
+
+    def to_bytes(self) -> bytes:
+        """Return the check as bytes, to be kept sealed in the key session."""
+        data = {"i": self.index, "g": self.group, "k": self.kit.hex()}
+        return json.dumps(data, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KitCheck | None:
+        """Rebuild a check from to_bytes(); None if it does not parse."""
+        try:
+            parsed = json.loads(data.decode("ascii"))
+            check = cls(index=parsed["i"], group=parsed["g"], kit=bytes.fromhex(parsed["k"]))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        if not isinstance(check.index, int) or not isinstance(check.group, str):
+            return None
+        return check
+
+
+def kit_check(*, user: User, recovery_key: bytes) -> KitCheck:
+    """Pick which group of a new recovery kit the user types back, and what it must be."""
+    groups = crypto.recovery_key_groups(recovery_key)
+    index = secrets.randbelow(len(groups))
+    return KitCheck(index=index, group=groups[index], kit=_kit_id(user))
+
+
+def _kit_id(user: User) -> bytes:
+    return hashlib.sha256(bytes(user.uk_by_recovery)).digest()
+
+
+def confirm_recovery_kit(*, user: User, check: KitCheck, typed: str, now: datetime) -> None:
+    """Mark the recovery kit as saved once the user typed its asked-for group back correctly."""
+    if not hmac.compare_digest(check.kit, _kit_id(user)):
+        # A kit made before the newest one (in another tab or browser): only the newest counts.
+        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.")
+    # The same tolerance as a whole key typed in: case, spaces, 0/O, 1/I and 8/B.
+    if not crypto.recovery_group_matches(typed or "", check.group):
         raise InvalidInput(
             "That does not match the group on your kit. Please look again.", field="typed"
         )
-    kek = crypto.recovery_kek(recovery_key, user_id=user.id, pepper=pepper)
-    try:
-        crypto.unwrap(kek, user.uk_by_recovery, purpose=PURPOSE_UK_RECOVERY, user_id=user.id)
-    except DecryptionFailed:
-        # An older kit of this account (replayed form): only the newest one counts.
-        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.") from None
     user.recovery_confirmed_at = now
     db.session.commit()
 

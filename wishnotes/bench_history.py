@@ -116,9 +116,19 @@ def _fill(app: Flask, *, users: int, note_count: int, long_pair: int):
 
 
 def _pair(first_id: int, second_id: int) -> None:
+    """Pair two users as the invite link would: both unlocked, both keys checked and pinned."""
     first, second = db.session.get(User, first_id), db.session.get(User, second_id)
-    token = pairing.create_invite(user=first, now=now())
-    pairing.accept_invite(user=second, token=token, now=now())
+    token = pairing.create_invite(user=first, user_key=_user_key(first), now=now())
+    pairing.accept_invite(user=second, token=token, now=now(), user_key=_user_key(second))
+
+
+def _user_key(user: User) -> bytes:
+    from flask import current_app
+
+    from wishnotes import accounts
+
+    kdf = current_app.extensions["wishnotes.kdf"]
+    return accounts.authenticate(email=user.email, password=PASSWORD, kdf=kdf).user_key
 
 
 def _real_note(app: Flask, *, writer: int) -> Note:

@@ -124,7 +124,8 @@ def _setup(app: Flask, note_count: int) -> str:
     kdf = app.extensions["wishnotes.kdf"]
     with app.app_context():
         ada, bo = db.session.get(User, ada_id), db.session.get(User, bo_id)
-        token = pairing.create_invite(user=ada, now=now())
+        ada_key = accounts.authenticate(email=ada.email, password=PASSWORD, kdf=kdf).user_key
+        token = pairing.create_invite(user=ada, user_key=ada_key, now=now())
         bo_key = accounts.authenticate(email=bo.email, password=PASSWORD, kdf=kdf).user_key
         pairing.accept_invite(user=bo, token=token, now=now(), user_key=bo_key)
         note_id = ""

@@ -64,7 +64,7 @@ def _seed(app: Flask) -> dict:
         kdf = app.extensions["wishnotes.kdf"]
         ada = accounts.authenticate(email="ada@example.com", password=PASSWORD, kdf=kdf)
         sam = accounts.authenticate(email="sam@example.com", password=PASSWORD, kdf=kdf)
-        token = pairing.create_invite(user=ada.user, now=now())
+        token = pairing.create_invite(user=ada.user, user_key=ada.user_key, now=now())
         pairing.accept_invite(user=sam.user, token=token, now=now(), user_key=sam.user_key)
         sam_user = db.session.get(User, sam_id)
         received = notes.write_note(

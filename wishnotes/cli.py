@@ -33,6 +33,20 @@ for command in (notes_command, bench_emails, bench_pages, history_command, crypt
     bench.add_command(command)
 
 
+def _configure_logging(app) -> None:
+    """Log to standard error at LOG_LEVEL; SQL statements (values hidden) only at DEBUG.
+
+    `force`: the migrations' logging setup, which `serve` runs first, would otherwise keep
+    everything below WARNING out of the server's log.
+    """
+    import logging
+
+    level = logging.getLevelName(app.config["LOG_LEVEL"])
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s", force=True)
+    sql_level = logging.INFO if level == logging.DEBUG else logging.WARNING
+    logging.getLogger("sqlalchemy.engine").setLevel(sql_level)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
@@ -47,6 +61,7 @@ def serve(host: str, port: int, threads: int) -> None:
     if database.is_sqlite(app.config["SQLALCHEMY_DATABASE_URI"]):
         # The embedded default keeps itself up to date; PostgreSQL deployments run `db upgrade`.
         upgrade()
+    _configure_logging(app)
     consumer = None
     if tasks.is_embedded(app):
         # One command, a working app with emails: the job consumer runs in this process.
@@ -66,12 +81,10 @@ def serve(host: str, port: int, threads: int) -> None:
 @with_appcontext
 def worker(workers: int | None, no_periodic: bool) -> None:
     """Run the background jobs (email delivery and schedule) until Ctrl-C."""
-    import logging
-
     app = current_app._get_current_object()
     if app.config["HUEY_IMMEDIATE"]:
         raise click.ClickException("HUEY_IMMEDIATE is on: jobs run where they are queued.")
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(name)s %(message)s")
+    _configure_logging(app)
     tasks.run_worker(app, workers=workers, periodic=not no_periodic)
 
 

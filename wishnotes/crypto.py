@@ -109,12 +109,28 @@ DEFAULT_KDF = KdfParams()
 KDF_FLOOR = KdfParams(memory_kib=19456, iterations=2, lanes=1)
 
 
+# Parameters come back from database rows: a writer must not make a sign-in allocate gigabytes.
+KDF_CEILING = KdfParams(memory_kib=1024 * 1024, iterations=20, lanes=16)
+
+
 def kdf_params_ok(params: KdfParams) -> bool:
     """Return True if the parameters are at or above the floor."""
     return (
         params.memory_kib >= KDF_FLOOR.memory_kib
         and params.iterations >= KDF_FLOOR.iterations
         and params.lanes >= KDF_FLOOR.lanes
+    )
+
+
+def kdf_params_bounded(params: KdfParams) -> bool:
+    """Return True if every parameter is a plain int at or below the ceiling."""
+    values = (params.memory_kib, params.iterations, params.lanes)
+    if any(not isinstance(v, int) or isinstance(v, bool) for v in values):
+        return False
+    return (
+        params.memory_kib <= KDF_CEILING.memory_kib
+        and params.iterations <= KDF_CEILING.iterations
+        and params.lanes <= KDF_CEILING.lanes
     )
 
 
@@ -134,6 +150,8 @@ def derive_login_keys(
     if not pepper:
         # An empty secret silently means "no pepper"; that is a configuration bug.
         raise ValueError("pepper must not be empty")
+    if not kdf_params_bounded(params):
+        raise ValueError("KDF parameters are above the ceiling")
     if not kdf_params_ok(params):
         raise ValueError("KDF parameters are below the floor")
     # NFKC so the same password typed on another keyboard or OS derives the same keys.
@@ -192,12 +210,26 @@ def format_recovery_key(key: bytes) -> str:
     return "-".join(recovery_key_groups(key))
 
 
+def normalise_recovery_text(text: str) -> str:
+    """Return typed recovery-key text as printed: no separators, upper case, no look-alikes."""
+    cleaned = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text or "")).upper()
+    return cleaned.translate(_CONFUSABLES)
+
+
+def recovery_group_matches(typed: str, group: str) -> bool:
+    """Return True if `typed` is the kit's `group`, forgiving case, spaces and look-alikes."""
+    if not isinstance(typed, str):
+        return False
+    # Bounded before normalising: a form field must not make NFKC chew on megabytes.
+    candidate = normalise_recovery_text(typed[:64]).encode("utf-8")
+    return hmac.compare_digest(candidate, group.encode("ascii"))
+
+
 def parse_recovery_key(text: str) -> bytes:
     """Parse a typed recovery key, forgiving case, spaces, dashes and look-alike digits."""
     if not isinstance(text, str):
         raise TypeError("recovery key must be a str")
-    cleaned = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper()
-    cleaned = cleaned.translate(_CONFUSABLES)
+    cleaned = normalise_recovery_text(text)
     # Messages name counts and positions only, never the characters: they may end up in a log.
     if len(cleaned) != _RECOVERY_CHARS:
         raise ValueError(
@@ -427,6 +459,85 @@ def safety_number(a: PublicKeys, b: PublicKeys) -> str:
     # 40 bits per group leave a negligible bias after mod 100000.
     groups = (int.from_bytes(digest[i * 5 : i * 5 + 5], "big") % 100000 for i in range(5))
     return " ".join(f"{group:05d}" for group in groups)
+
+
+# --- pairing ----------------------------------------------------------------------------
+
+PAIRING_MAC_BYTES = 32
+_INVITER = b"inviter"
+_JOINER = b"joiner"
+
+
+def pairing_key(invite_secret: str) -> bytes:
+    """Derive the key that authenticates both partners' public keys from an invite secret.
+
+    The secret travels outside the server (the person hands the link over); the server keeps
+    only its SHA-256, from which this key cannot be derived.
+    """
+    if not isinstance(invite_secret, str) or not invite_secret:
+        raise ValueError("invite secret must be a non-empty str")
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"wishnotes/pairing-mac/v1"
+    ).derive(invite_secret.encode("utf-8"))
+
+
+def _pairing_message(
+    role: bytes, *, invite_id: int, pair_id: int, user_id: int, keys: PublicKeys
+) -> bytes:
+    for name, value in (("invite_id", invite_id), ("pair_id", pair_id), ("user_id", user_id)):
+        _require_int(name, value)
+    return _length_prefixed(
+        b"wishnotes/pairing/v1",
+        role,
+        _int_bytes(invite_id),
+        _int_bytes(pair_id),
+        _int_bytes(user_id),
+        keys.hpke_public,
+        keys.sign_public,
+    )
+
+
+def inviter_mac(key: bytes, *, invite_id: int, user_id: int, keys: PublicKeys) -> bytes:
+    """MAC the inviter's public keys for the invite (no pair exists yet: pair id 0)."""
+    _require_bytes("key", key, KEY_BYTES)
+    message = _pairing_message(_INVITER, invite_id=invite_id, pair_id=0, user_id=user_id, keys=keys)
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def joiner_mac(
+    key: bytes, *, invite_id: int, pair_id: int, user_id: int, keys: PublicKeys
+) -> bytes:
+    """MAC the joiner's public keys for the pair the invite made."""
+    _require_bytes("key", key, KEY_BYTES)
+    message = _pairing_message(
+        _JOINER, invite_id=invite_id, pair_id=pair_id, user_id=user_id, keys=keys
+    )
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def macs_match(expected: bytes, given: object) -> bool:
+    """Compare two MACs in constant time; anything that is not 32 bytes does not match."""
+    try:
+        given = _as_bytes(given)
+    except TypeError:
+        return False
+    return len(given) == PAIRING_MAC_BYTES and hmac.compare_digest(expected, given)
+
+
+def keyring_mark(user_key: bytes, *, user_id: int, counter: int) -> bytes:
+    """MAC a keyring's counter under a key derived from the user key.
+
+    A browser keeps the newest one it saw; the database cannot forge a mark for a higher
+    counter, so a keyring put back from an older copy shows as older than the mark.
+    """
+    _require_bytes("user_key", user_key, KEY_BYTES)
+    _require_int("user_id", user_id)
+    _require_int("counter", counter)
+    context = _length_prefixed(b"wishnotes/keyring-mark/v1", _int_bytes(user_id))
+    key = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=context).derive(
+        user_key
+    )
+    return hmac.new(key, _length_prefixed(context, _int_bytes(counter)), hashlib.sha256).digest()
 
 
 # --- note envelopes ---------------------------------------------------------------------

@@ -32,6 +32,18 @@ class EmailTaken(InvalidInput):
         super().__init__("An account with this email already exists.", field="email")
 
 
+class StoredKdfRefused(WishnotesError):
+    """KDF parameters read from a row are outside the floor and ceiling: a row was tampered with.
+
+    Refused before any Argon2id run, so a database writer cannot make a sign-in exhaust memory.
+    """
+
+    message = (
+        "This account cannot be opened just now. Nothing was changed. Please tell the people "
+        "who run this service, so they can look into it."
+    )
+
+
 class Locked(WishnotesError):
     """The keys of this login are not unlocked (no key session, or it timed out)."""
 
@@ -85,6 +97,15 @@ class InviterPaired(InviteInvalid):
     message = "The person who sent this link is already paired."
 
 
+class InviteKeysChanged(InviteInvalid):
+    """The inviter's keys in the database are not the ones the link's secret vouches for."""
+
+    message = (
+        "This invite link could not be checked against your partner's keys, so nothing was "
+        "paired. Ask your partner for a new link."
+    )
+
+
 # --- crypto -------------------------------------------------------------------------------
 
 
@@ -113,6 +134,16 @@ class KeyChanged(WishnotesError):
     message = (
         "Your partner's key has changed since you paired, so nothing was opened or sent. "
         "Compare your safety numbers with your partner, in person or on a call you trust."
+    )
+
+
+class KeyringRolledBack(KeyChanged):
+    """The keyring in the database is older than one this browser already saw: put back."""
+
+    message = (
+        "Your list of trusted keys on the server is older than one this device has already "
+        "seen, so nothing was opened or sent. Compare your safety numbers with your partner, in "
+        "person or on a call you trust."
     )
 
 

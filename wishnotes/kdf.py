@@ -23,6 +23,10 @@ class KdfRunner:
     def __post_init__(self) -> None:
         if not crypto.kdf_params_ok(self.params):
             raise ValueError(f"KDF parameters {self.params} are below the floor {crypto.KDF_FLOOR}")
+        if not crypto.kdf_params_bounded(self.params):
+            raise ValueError(
+                f"KDF parameters {self.params} are above the ceiling {crypto.KDF_CEILING}"
+            )
         self._gate = threading.BoundedSemaphore(self.max_concurrent)
 
     def derive(

@@ -1,51 +1,56 @@
 """A user's unlocked key material for one request, and the partner keys they pinned.
 
 `unlock(user=..., user_key=...)` is the one place private keys are unwrapped. The returned Keyring
-also holds the user's pins: the public keys of partners they trust, kept in `users.keyring` as
-JSON wrapped under their user key (purpose "keyring"), so someone who can only read or write the
-database can neither read the pins nor change them unnoticed.
+also holds the user's pins (see keyring_store for the stored form), so someone who can only read
+or write the database can neither read the pins nor change them unnoticed.
 
-When a pin is taken (trust on first use, right after pairing):
-- The partner who accepts an invite has their keys unlocked at that moment, so
-  `pairing.accept_invite(user_key=...)` pins the inviter's keys in the same transaction.
-- The inviter is usually not online then. Their keyring pins the joiner's keys the first time
-  they use notes with keys unlocked (write, open, answer, safety number) and find no pin.
-From then on, partner keys in the users table that differ from the pin raise KeyChanged, and
-nothing is opened or sealed, until the user compares safety numbers and chooses to trust the new
-keys (`trust_partner`). Earlier pins stay in the keyring, so notes signed before a legitimate key
-change still verify.
+No pin is taken on trust. Every user has a keyring from registration on; a missing, unreadable
+or replaced keyring opens nothing from a partner and seals nothing to one (KeyChanged), it is
+never read as "no pins yet". A pin is taken only:
+- at pairing, checked with the invite link's secret, which reaches the partner outside the
+  server. The inviter's keyring keeps a key derived from that secret; the invite row carries a
+  MAC of the inviter's public keys under it, which the joiner checks before pinning them; the
+  pair row carries the joiner's MAC of their own keys and the pair id, which the inviter checks
+  the next time they use their keys. A MAC that does not verify pins nothing;
+- or after the two compared safety numbers and said so (`trust_partner`), e.g. after a fresh
+  start gave one of them new keys.
+Pins name their pair. From then on, partner keys in the users table that differ from the pin
+raise KeyChanged, and nothing is opened or sealed. Earlier pins stay in the keyring, so notes
+signed before a legitimate key change still verify.
 
-Limit: a database writer who also puts back an older keyring blob (say, one from before pairing)
-reopens the first-use window. Comparing safety numbers is the check that catches it.
+Putting back an older copy of a keyring: a copy from before the current pair holds no pin for it
+and is caught like a missing one. Each write moves a counter in the keyring forward, and the
+browser keeps a mark of the newest counter it saw, MACed under a key derived from the user key
+(`mark`, `check_mark`, used by wishnotes.web.keys): a browser that saw a newer keyring refuses an
+older one. A browser that never did cannot tell; such a copy holds only keys that were
+authenticated when pinned, or the key of an earlier invite (README, "What Wishnotes protects
+against").
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import select
 
-from wishnotes import crypto, recovery
+from wishnotes import crypto, keyring_store, recovery
 from wishnotes.accounts import PURPOSE_PRIVATE_KEYS
-from wishnotes.errors import DecryptionFailed, EarlierKeysLocked, KeyChanged, NotPaired
+from wishnotes.errors import (
+    DecryptionFailed,
+    EarlierKeysLocked,
+    KeyChanged,
+    KeyringRolledBack,
+    NotPaired,
+)
 from wishnotes.extensions import db
-from wishnotes.models import User
+from wishnotes.keyring_store import PendingInvite, Pin
+from wishnotes.models import Pair, User
 
-PURPOSE_KEYRING = "keyring"
-_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A partner's public keys as this user trusted them, and since when."""
-
-    keys: crypto.PublicKeys
-    pinned_at: datetime
+PURPOSE_KEYRING = keyring_store.PURPOSE_KEYRING
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,9 @@ class Safety:
 
     partner: User
     number: str
-    pinned: Pin | None  # the current pin, if any
+    pinned: Pin | None  # the current pin for this pair, if any
     matches: bool  # the partner's keys in the database are the pinned ones
+    intact: bool  # False: the keyring was missing, unreadable or put back; nothing is trusted
 
 
 def public_keys(user: User) -> crypto.PublicKeys | None:
@@ -69,12 +75,21 @@ def public_keys(user: User) -> crypto.PublicKeys | None:
 class Keyring:
     """A user's private keys and pins, unlocked for the length of one request."""
 
-    def __init__(self, user: User, user_key: bytes, keys: crypto.UserKeys, pins: dict) -> None:
+    def __init__(
+        self,
+        user: User,
+        user_key: bytes,
+        keys: crypto.UserKeys,
+        contents: keyring_store.Contents,
+        *,
+        intact: bool,
+    ) -> None:
         self.user = user
         self.keys = keys
-        self.changed = False  # a pin was added: the caller's transaction has a write to commit
+        self.intact = intact  # False: missing or unreadable, treated as tampering
+        self.changed = False  # something was pinned: the caller's transaction has a write
         self._user_key = user_key
-        self._pins: dict[int, list[Pin]] = pins
+        self._contents = contents
 
     def __repr__(self) -> str:
         return f"<Keyring of user {self.user.id}>"
@@ -83,6 +98,16 @@ class Keyring:
     def own_public(self) -> crypto.PublicKeys:
         """Return the user's public keys, derived from the private ones (not from the table)."""
         return self.keys.public()
+
+    @property
+    def counter(self) -> int:
+        """Return the keyring's write counter (0 for a missing or pre-counter keyring)."""
+        return self._contents.counter
+
+    @property
+    def pending_invite(self) -> PendingInvite | None:
+        """Return the invite whose joiner is still to be pinned, if any."""
+        return self._contents.invite
 
     def keys_for(self, key_id: str) -> crypto.UserKeys:
         """Return the private keys named `key_id`, current or from before a fresh start.
@@ -98,21 +123,24 @@ class Keyring:
             raise EarlierKeysLocked()
         return earlier
 
-    def current_pin(self, partner_id: int) -> Pin | None:
-        """Return the keys most recently trusted for this partner, if any."""
-        history = self._pins.get(partner_id)
-        return history[-1] if history else None
+    def current_pin(self, partner: User, *, now: datetime, settle: bool = True) -> Pin | None:
+        """Return the keys trusted for this partner in the user's current pair, if any.
+
+        An inviter whose partner joined since they last used their keys pins them here (unless
+        `settle` is False), once the joiner's MAC made with the invite's secret verifies.
+        """
+        pair_id = self.user.pair_id
+        if pair_id is None:
+            return None
+        for pin in reversed(self._contents.pins):
+            if pin.pair_id == pair_id and pin.partner_id == partner.id:
+                return pin
+        return self._pin_joiner(partner, now=now) if settle else None
 
     def trusted(self, partner: User, *, now: datetime) -> crypto.PublicKeys:
-        """Return the partner's keys to seal to: pinned on first use, KeyChanged if they moved."""
-        table = public_keys(partner)
-        pin = self.current_pin(partner.id)
-        if pin is None:
-            if table is None:
-                raise DecryptionFailed()
-            self._add(partner.id, table, now=now)
-            return table
-        if table != pin.keys:
+        """Return the partner's keys to seal to; KeyChanged unless they are the pinned ones."""
+        pin = self.current_pin(partner, now=now)
+        if pin is None or public_keys(partner) != pin.keys:
             raise KeyChanged()
         return pin.keys
 
@@ -121,38 +149,79 @@ class Keyring:
     ) -> crypto.PublicKeys:
         """Return the public keys to verify something `sender` signed with key `key_id`.
 
-        Strict (a current partner): KeyChanged while their keys in the table differ from the pin.
-        Not strict (an ended pair, where there is nobody to compare numbers with any more): any
-        key that was pinned for them verifies, and only an unpinned one is refused.
+        Strict (a current partner): KeyChanged unless their keys in the table are the pinned
+        ones. Not strict (an ended pair, where there is nobody to compare numbers with any more):
+        any key that was pinned for them verifies, and only an unpinned one is refused.
         """
+        if not self.intact:
+            raise KeyChanged()  # tampering: not even the user's own notes open
         if sender.id == self.user.id:
             return self.own_public if key_id == self.user.key_id else self.keys_for(key_id).public()
-        if strict or self.current_pin(sender.id) is None:
+        if strict:
             self.trusted(sender, now=now)
-        for pin in reversed(self._pins[sender.id]):
-            if pin.keys.key_id == key_id:
+        for pin in reversed(self._contents.pins):
+            if pin.partner_id == sender.id and pin.keys.key_id == key_id:
                 return pin.keys
         raise DecryptionFailed()
 
+    def pin(
+        self, *, pair_id: int, partner: User, keys: crypto.PublicKeys, how: str, now: datetime
+    ) -> None:
+        """Pin keys for a partner in a pair (already checked by the caller)."""
+        self._contents.pins.append(
+            Pin(keys=keys, pinned_at=now, pair_id=pair_id, partner_id=partner.id, how=how)
+        )
+        self._save(now)
+
     def trust(self, partner: User, *, now: datetime) -> None:
-        """Trust the partner's keys as the users table has them now (after comparing numbers)."""
+        """Trust the partner's keys as the users table has them now (after comparing numbers).
+
+        Always written, even for keys already pinned: the write moves the counter past any
+        mark of a keyring that had been put back.
+        """
         table = public_keys(partner)
         if table is None:
             raise DecryptionFailed()
-        if self.current_pin(partner.id) is None or self.current_pin(partner.id).keys != table:
-            self._add(partner.id, table, now=now)
+        self.pin(pair_id=self.user.pair_id, partner=partner, keys=table, how="compared", now=now)
 
-    def _add(self, partner_id: int, keys: crypto.PublicKeys, *, now: datetime) -> None:
-        self._pins.setdefault(partner_id, []).append(Pin(keys=keys, pinned_at=now))
+    def remember_invite(self, *, invite_id: int, key: bytes, now: datetime) -> None:
+        """Keep the key of the user's new invite (it replaces any earlier one)."""
+        self._contents.invite = PendingInvite(invite_id=invite_id, key=key)
+        self._save(now)
+
+    def _pin_joiner(self, partner: User, *, now: datetime) -> Pin | None:
+        invite = self._contents.invite
+        pair = db.session.get(Pair, self.user.pair_id)
+        table = public_keys(partner)
+        if invite is None or pair is None or table is None or pair.joiner_mac is None:
+            return None
+        if pair.invite_id != invite.invite_id or pair.first_user_id != self.user.id:
+            return None
+        expected = crypto.joiner_mac(
+            invite.key, invite_id=invite.invite_id, pair_id=pair.id, user_id=partner.id, keys=table
+        )
+        if pair.second_user_id != partner.id or not crypto.macs_match(expected, pair.joiner_mac):
+            return None
+        self._contents.invite = None  # used: the pin is what is kept
+        self.pin(pair_id=pair.id, partner=partner, keys=table, how="invite", now=now)
+        return self._contents.pins[-1]
+
+    def _save(self, now: datetime) -> None:
+        self._contents.counter = keyring_store.next_counter(self._contents.counter, now)
+        self.intact = True
         self.changed = True
         # Written into the session only; the calling service commits its unit of work.
-        self.user.keyring = crypto.wrap(
-            self._user_key, _encode(self._pins), purpose=PURPOSE_KEYRING, user_id=self.user.id
+        self.user.keyring = keyring_store.seal(
+            self._contents, user_key=self._user_key, user_id=self.user.id
         )
 
 
 def unlock(*, user: User, user_key: bytes) -> Keyring:
-    """Unwrap a user's private keys and pins; DecryptionFailed if either was tampered with."""
+    """Unwrap a user's private keys and pins.
+
+    DecryptionFailed if the private keys were tampered with. A missing or unreadable keyring
+    gives a Keyring that trusts nobody (`intact` False): every partner key raises KeyChanged.
+    """
     try:
         keys = crypto.deserialize_private(
             crypto.unwrap(
@@ -161,41 +230,72 @@ def unlock(*, user: User, user_key: bytes) -> Keyring:
         )
     except (TypeError, ValueError):
         raise DecryptionFailed() from None
-    pins: dict[int, list[Pin]] = {}
+    contents, intact = keyring_store.Contents(), False
     if user.keyring is not None:
-        blob = crypto.unwrap(user_key, user.keyring, purpose=PURPOSE_KEYRING, user_id=user.id)
-        pins = _decode(blob)
-    return Keyring(user, user_key, keys, pins)
+        try:
+            contents = keyring_store.open_blob(
+                user.keyring,
+                user_key=user_key,
+                user_id=user.id,
+                legacy_pair=lambda: _legacy_pair(user),
+            )
+            intact = True
+        except DecryptionFailed:
+            pass
+    return Keyring(user, user_key, keys, contents, intact=intact)
 
 
-def pin_partner(*, user: User, user_key: bytes, partner: User, now: datetime) -> None:
-    """Pin the partner's current keys unless a pin exists; part of the caller's transaction."""
-    keyring = unlock(user=user, user_key=user_key)
-    if keyring.current_pin(partner.id) is None:
-        keyring.trusted(partner, now=now)
+def mark(*, user: User, user_key: bytes) -> tuple[int, str] | None:
+    """Return the keyring's counter and a mark of it for the browser; None if not intact."""
+    ring = unlock(user=user, user_key=user_key)
+    if not ring.intact:
+        return None
+    tag = crypto.keyring_mark(user_key, user_id=user.id, counter=ring.counter)
+    return ring.counter, f"{ring.counter}.{base64.urlsafe_b64encode(tag).decode('ascii')}"
 
 
-def safety(*, user: User, user_key: bytes, now: datetime) -> Safety:
+def marked_counter(*, user: User, user_key: bytes, mark: str | None) -> int:
+    """Return the counter a browser's mark vouches for, or 0 if it is not a mark of this user's."""
+    counter_text, _, tag_text = (mark or "").partition(".")
+    if not counter_text.isdigit() or len(counter_text) > 20:
+        return 0
+    try:
+        tag = base64.urlsafe_b64decode(tag_text.encode("ascii"))
+    except (ValueError, binascii.Error):
+        return 0
+    counter = int(counter_text)
+    expected = crypto.keyring_mark(user_key, user_id=user.id, counter=counter)
+    return counter if crypto.macs_match(expected, tag) else 0
+
+
+def check_mark(*, user: User, user_key: bytes, mark: str | None) -> None:
+    """Raise KeyringRolledBack if the keyring is older than the one the browser's mark names."""
+    floor = marked_counter(user=user, user_key=user_key, mark=mark)
+    if floor and unlock(user=user, user_key=user_key).counter < floor:
+        raise KeyringRolledBack()
+
+
+def safety(*, user: User, user_key: bytes, now: datetime, rolled_back: bool = False) -> Safety:
     """Return the pair's safety number and whether the partner's keys match the pin.
 
     Both partners see the same number when neither key was swapped: it is computed from this
     user's own keys (derived from the private ones) and the partner's keys in the users table.
-    A first visit with no pin yet pins the partner's keys (and commits).
     """
     partner = _partner(user)
     keyring = unlock(user=user, user_key=user_key)
     table = public_keys(partner)
     if table is None:
         raise DecryptionFailed()
-    if keyring.current_pin(partner.id) is None:
-        keyring.trusted(partner, now=now)
+    # A keyring put back pins nothing by itself, not even through an invite it still holds.
+    pin = keyring.current_pin(partner, now=now, settle=not rolled_back)
+    if keyring.changed:
         db.session.commit()
-    pin = keyring.current_pin(partner.id)
     return Safety(
         partner=partner,
         number=crypto.safety_number(keyring.own_public, table),
         pinned=pin,
-        matches=pin.keys == table,
+        matches=pin is not None and pin.keys == table and not rolled_back,
+        intact=keyring.intact and not rolled_back,
     )
 
 
@@ -219,42 +319,11 @@ def _partner(user: User) -> User:
     return partner
 
 
-def _encode(pins: dict[int, list[Pin]]) -> bytes:
-    data = {
-        "v": _FORMAT,
-        "pins": {
-            str(partner_id): [
-                {
-                    "hpke": base64.b64encode(pin.keys.hpke_public).decode("ascii"),
-                    "sign": base64.b64encode(pin.keys.sign_public).decode("ascii"),
-                    "at": int(pin.pinned_at.timestamp()),
-                }
-                for pin in history
-            ]
-            for partner_id, history in pins.items()
-        },
-    }
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _decode(blob: bytes) -> dict[int, list[Pin]]:
-    # The blob was authenticated under UK, so a failure here is a bug, still never a silent one.
-    try:
-        data = json.loads(blob.decode("utf-8"))
-        if data.get("v") != _FORMAT:
-            raise ValueError("unknown keyring format")
-        return {
-            int(partner_id): [
-                Pin(
-                    keys=crypto.load_public_keys(
-                        base64.b64decode(entry["hpke"], validate=True),
-                        base64.b64decode(entry["sign"], validate=True),
-                    ),
-                    pinned_at=datetime.fromtimestamp(entry["at"], UTC),
-                )
-                for entry in history
-            ]
-            for partner_id, history in data["pins"].items()
-        }
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
-        raise DecryptionFailed() from None
+def _legacy_pair(user: User) -> tuple[int, int] | None:
+    """Return (pair id, partner id) for reading a keyring written before pins named pairs."""
+    if user.pair_id is None:
+        return None
+    partner = db.session.scalar(
+        select(User.id).where(User.pair_id == user.pair_id, User.id != user.id)
+    )
+    return None if partner is None else (user.pair_id, partner)

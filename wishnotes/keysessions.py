@@ -20,6 +20,7 @@ from wishnotes.models import KeySession, User
 
 COOKIE_NAME = "wn_keys"
 PURPOSE = "key-session"
+PURPOSE_KIT_CHECK = "recovery-kit-check"
 _SID_BYTES = 16
 # Writing last_used_at on every request would turn each page view into a write.
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -147,3 +148,36 @@ def purge_expired(*, now: datetime, idle: timedelta, absolute: timedelta) -> int
     ).rowcount
     db.session.commit()
     return count
+
+
+def keep_kit_check(*, cookie_value: str | None, user: User, check: bytes | None) -> None:
+    """Keep what the recovery-kit check needs, sealed under this cookie's session key.
+
+    Only this browser can use it, and the database alone does not show it; None drops it.
+    Locked if the cookie names no key session of this user.
+    """
+    sid, session_key = _split(cookie_value)
+    row = db.session.get(KeySession, _row_id(sid))
+    if row is None or row.user_id != user.id:
+        raise Locked()
+    row.kit_check = (
+        None
+        if check is None
+        else crypto.wrap(session_key, check, purpose=PURPOSE_KIT_CHECK, user_id=user.id)
+    )
+    db.session.commit()
+
+
+def kit_check(*, cookie_value: str | None, user: User) -> bytes | None:
+    """Return the recovery-kit check kept in this cookie's key session, if there is one."""
+    try:
+        sid, session_key = _split(cookie_value)
+    except Locked:
+        return None
+    row = db.session.get(KeySession, _row_id(sid))
+    if row is None or row.user_id != user.id or row.kit_check is None:
+        return None
+    try:
+        return crypto.unwrap(session_key, row.kit_check, purpose=PURPOSE_KIT_CHECK, user_id=user.id)
+    except DecryptionFailed:
+        return None

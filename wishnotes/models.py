@@ -70,7 +70,8 @@ class User(db.Model):
     hpke_public: Mapped[bytes] = mapped_column(LargeBinary)
     sign_public: Mapped[bytes] = mapped_column(LargeBinary)
     key_id: Mapped[str] = mapped_column(String(32))
-    # The partner's pinned public keys, encrypted under UK (set at pairing).
+    # Pins and the live invite's key, encrypted under UK (wishnotes.keyring_store); written at
+    # registration. NULL only in rows from before that, and then it trusts nobody.
     keyring: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     recovery_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -121,6 +122,10 @@ class Pair(db.Model):
     second_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The invite that made the pair (a plain id: invites are cleaned up) and the joiner's MAC of
+    # their public keys and this pair's id under the invite's secret, which the inviter checks.
+    invite_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    joiner_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
 
     def __repr__(self) -> str:
         return f"<Pair {self.id}>"
@@ -138,6 +143,8 @@ class Invite(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The inviter's MAC of their public keys under the link's secret; the joiner checks it.
+    inviter_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
 
     inviter: Mapped[User] = relationship(foreign_keys=[inviter_id])
 
@@ -182,6 +189,9 @@ class KeySession(db.Model):
     wrapped_user_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the recovery-kit check needs (which group, and that group), wrapped under the session
+    # key: it stays on the server side of this browser's session, never in a form.
+    kit_check: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class PasswordReset(db.Model):

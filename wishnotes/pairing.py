@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from wishnotes import keyring
+from wishnotes import crypto, keyring
 from wishnotes.errors import (
     AlreadyPaired,
     InviteExpired,
     InviteInvalid,
+    InviteKeysChanged,
     InviteRevoked,
     InviterPaired,
     InviteUsed,
@@ -54,17 +55,28 @@ def live_invite(*, user: User, now: datetime) -> Invite | None:
     )
 
 
-def create_invite(*, user: User, now: datetime) -> str:
-    """Make a new single-use invite token (withdrawing any earlier one) and return it."""
+def create_invite(*, user: User, user_key: bytes, now: datetime) -> str:
+    """Make a new single-use invite token (withdrawing any earlier one) and return it.
+
+    The token is the secret that authenticates both partners' keys: the invite row gets a MAC
+    of the inviter's public keys under a key derived from it, and the inviter's keyring keeps
+    that key to check the joiner's keys later. Only the token's hash is stored in clear.
+    """
     if user.pair_id is not None:
         raise AlreadyPaired()
+    ring = keyring.unlock(user=user, user_key=user_key)
     _revoke_live(user=user, now=now)
     token = secrets.token_urlsafe(_TOKEN_BYTES)
-    db.session.add(
-        Invite(
-            inviter_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + INVITE_TTL
-        )
+    invite = Invite(
+        inviter_id=user.id, token_hash=_hash(token), created_at=now, expires_at=now + INVITE_TTL
     )
+    db.session.add(invite)
+    db.session.flush()  # the id is bound into the MAC
+    key = crypto.pairing_key(token)
+    invite.inviter_mac = crypto.inviter_mac(
+        key, invite_id=invite.id, user_id=user.id, keys=ring.own_public
+    )
+    ring.remember_invite(invite_id=invite.id, key=key, now=now)
     db.session.commit()
     return token
 
@@ -102,11 +114,13 @@ def find_invite(*, token: str, now: datetime) -> Invite:
     return invite
 
 
-def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | None = None) -> Pair:
+def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes) -> Pair:
     """Pair the user with the invite's sender; the invite is used up.
 
-    With the joiner's `user_key`, the inviter's public keys are pinned in the joiner's keyring in
-    the same transaction; the inviter pins the joiner's on first use (see keyring).
+    Both partners' keys are authenticated with the token, which reached the joiner outside the
+    server: the joiner checks the inviter's MAC before pinning the inviter's keys (in the same
+    transaction), and leaves their own MAC over their keys and the pair id for the inviter.
+    InviteKeysChanged if the inviter's keys are not the ones the token vouches for.
     """
     invite = find_invite(token=token, now=now)
     inviter = invite.inviter
@@ -114,6 +128,14 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
         raise SelfInvite()
     if user.pair_id is not None:
         raise AlreadyPaired()
+    ring = keyring.unlock(user=user, user_key=user_key)
+    key = crypto.pairing_key(token)
+    inviter_keys = keyring.public_keys(inviter)
+    if inviter_keys is None or not crypto.macs_match(
+        crypto.inviter_mac(key, invite_id=invite.id, user_id=inviter.id, keys=inviter_keys),
+        invite.inviter_mac,
+    ):
+        raise InviteKeysChanged()
 
     # Claim the invite and both users with guarded updates, so two racing accepts cannot both win.
     claimed = db.session.execute(
@@ -124,9 +146,14 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
     if claimed != 1:
         db.session.rollback()
         raise InviteUsed()
-    pair = Pair(first_user_id=inviter.id, second_user_id=user.id, created_at=now)
+    pair = Pair(
+        first_user_id=inviter.id, second_user_id=user.id, created_at=now, invite_id=invite.id
+    )
     db.session.add(pair)
     db.session.flush()
+    pair.joiner_mac = crypto.joiner_mac(
+        key, invite_id=invite.id, pair_id=pair.id, user_id=user.id, keys=ring.own_public
+    )
     joined = db.session.execute(
         update(User)
         .where(User.id.in_([inviter.id, user.id]), User.pair_id.is_(None))
@@ -137,8 +164,7 @@ def accept_invite(*, user: User, token: str, now: datetime, user_key: bytes | No
         db.session.rollback()
         raise InviterPaired() if user.pair_id is None else AlreadyPaired()
     _revoke_live(user=user, now=now)  # the joiner's own invite is no longer needed
-    if user_key is not None:
-        keyring.pin_partner(user=user, user_key=user_key, partner=inviter, now=now)
+    ring.pin(pair_id=pair.id, partner=inviter, keys=inviter_keys, how="invite", now=now)
     db.session.commit()
     db.session.refresh(user)
     db.session.refresh(inviter)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from wishnotes import accounts, crypto, keysessions, logins
+from wishnotes import accounts, crypto, keyring_store, keysessions, logins
 from wishnotes.errors import (
     DecryptionFailed,
     InvalidInput,
@@ -171,7 +171,9 @@ def reset_with_fresh_keys(
         purpose=accounts.PURPOSE_PRIVATE_KEYS,
         user_id=user.id,
     )
-    user.keyring = None  # the partner's key is pinned again on the next visit
+    # The old pins are sealed under the old user key. The new keyring trusts nobody yet: a
+    # partner's keys are trusted again only after the two compare safety numbers.
+    user.keyring = keyring_store.empty(user_key=user_key, user_id=user.id, now=now)
     accounts.set_password(user=user, user_key=user_key, password=new_password, kdf=kdf)
     new_key = accounts.set_recovery_key(user=user, user_key=user_key, pepper=kdf.pepper)
     _end_every_session(user)
@@ -241,7 +243,7 @@ def _open_retired(retired: RetiredKeys, *, secret: str, kdf: KdfRunner) -> bytes
             )
         except DecryptionFailed:
             pass
-    params = crypto.KdfParams(
+    params = accounts.stored_kdf_params(
         memory_kib=retired.kdf_memory_kib,
         iterations=retired.kdf_iterations,
         lanes=retired.kdf_lanes,

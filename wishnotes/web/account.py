@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from wishnotes import accounts, keyring, keysessions
 from wishnotes.clock import now
-from wishnotes.errors import InvalidInput, Locked, NotPaired
+from wishnotes.errors import InvalidInput, KeyChanged, Locked, NotPaired
 from wishnotes.web import keys, logins
 from wishnotes.web.forms import ChangePasswordForm, DeleteAccountForm, TrustKeysForm
 from wishnotes.web.limits import password_checks, signed_in_email
@@ -63,11 +63,27 @@ def delete():
     return render_form("account/delete.html", form)
 
 
+@bp.after_app_request
+def keep_keyring_mark(response):
+    """Give the browser a mark of the newest keyring it has seen (see keys.user_key)."""
+    return keys.refresh_keyring_mark(response)
+
+
+def _safety():
+    """Return the safety number of the current user, telling whether the keyring was put back."""
+    user_key = keys.user_key(allow_rollback=True)
+    try:
+        keyring.check_mark(user=current_user, user_key=user_key, mark=keys.keyring_mark())
+    except KeyChanged:
+        return keyring.safety(user=current_user, user_key=user_key, now=now(), rolled_back=True)
+    return keyring.safety(user=current_user, user_key=user_key, now=now())
+
+
 @bp.get("/safety-number")
 @login_required
 def safety_number():
     try:
-        safety = keyring.safety(user=current_user, user_key=keys.user_key(), now=now())
+        safety = _safety()
     except NotPaired as exc:
         flash(exc.message)
         return redirect(url_for("pairing.index"))
@@ -80,10 +96,11 @@ def trust():
     form = TrustKeysForm()
     try:
         if form.validate_on_submit():
-            keyring.trust_partner(user=current_user, user_key=keys.user_key(), now=now())
+            user_key = keys.user_key(allow_rollback=True)
+            keyring.trust_partner(user=current_user, user_key=user_key, now=now())
             flash("Your partner's current key is the one you trust now.")
             return redirect(url_for("account.safety_number"))
-        safety = keyring.safety(user=current_user, user_key=keys.user_key(), now=now())
+        safety = _safety()
     except NotPaired as exc:
         flash(exc.message)
         return redirect(url_for("pairing.index"))

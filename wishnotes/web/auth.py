@@ -7,7 +7,6 @@ from flask import (
     flash,
     make_response,
     redirect,
-    render_template,
     request,
     url_for,
 )
@@ -21,7 +20,7 @@ from wishnotes.web import keys, logins
 from wishnotes.web.forms import LoginForm, RegisterForm, UnlockForm
 from wishnotes.web.limits import password_checks, signed_in_email, typed_email
 from wishnotes.web.navigation import config_limit, form_error, render_form, safe_next
-from wishnotes.web.recovery import kit_context
+from wishnotes.web.recovery import show_kit
 
 bp = Blueprint("auth", __name__)
 
@@ -55,9 +54,11 @@ def register():
             cookie = keys.open_session(reg.user_key)
             # Shown once, straight from this response: the recovery key is never stored.
             response = make_response(
-                render_template(
-                    "auth/recovery_kit.html",
-                    **kit_context(reg.recovery_key, next_url=safe_next(request.args.get("next"))),
+                show_kit(
+                    reg.recovery_key,
+                    user=reg.user,
+                    key_cookie=cookie,
+                    next_url=safe_next(request.args.get("next")),
                 )
             )
             keys.set_cookie(response, cookie)

@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from wishnotes.errors import Locked
+from wishnotes.errors import KeyChanged, Locked, StoredKdfRefused
 from wishnotes.extensions import db
 
 MESSAGES = {
@@ -29,6 +29,8 @@ def init_app(app: Flask) -> None:
     """Register the handlers on `app`."""
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(Locked, _locked)
+    app.register_error_handler(StoredKdfRefused, _stored_kdf_refused)
+    app.register_error_handler(KeyChanged, _key_changed)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)
@@ -53,6 +55,20 @@ def _csrf_error(exc: CSRFError):
 
 def _locked(exc: Locked):
     return redirect(url_for("auth.unlock", next=request.full_path.rstrip("?")))
+
+
+def _stored_kdf_refused(exc: StoredKdfRefused):
+    db.session.rollback()
+    return render_error(409, exc.message)
+
+
+def _key_changed(exc: KeyChanged):
+    # The notes pages have their own handler; this one covers every other page using keys.
+    db.session.rollback()
+    page = render_template(
+        "notes/problem.html", title="Your partner's key has changed", message=exc.message, key=True
+    )
+    return page, 409
 
 
 def _database_error(exc: DBAPIError):

@@ -8,7 +8,6 @@ from wtforms import (
     DateField,
     EmailField,
     HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -17,7 +16,6 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
-from wtforms.widgets import HiddenInput
 
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
 from wishnotes.agreements import TEXT_MAX as AGREEMENT_MAX
@@ -83,9 +81,7 @@ class UnpairForm(FlaskForm):
 
 
 class RecoveryConfirmForm(FlaskForm):
-    # The kit rides along in the page that shows it, so the server never has to store it.
-    kit = HiddenField(validators=[DataRequired()])
-    index = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    # Which group is asked, and what it must be, stay in the key session (never in the form).
     next = HiddenField()
     typed = StringField(
         "Type group number",

@@ -33,6 +33,7 @@ from wishnotes.errors import (
     Locked,
     NoteNotFound,
     NotPaired,
+    StoredKdfRefused,
 )
 from wishnotes.extensions import login_manager
 from wishnotes.web import keys
@@ -186,6 +187,8 @@ def _send(form: ComposeForm) -> bool:
     except KeyChanged as exc:
         form.form_errors.append(exc.message)
         g.key_changed = True
+    except StoredKdfRefused as exc:
+        form.form_errors.append(exc.message)
     return not form.errors
 
 

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from wishnotes import pairing
 from wishnotes.clock import now
-from wishnotes.errors import AlreadyPaired, InviteInvalid, NotPaired, SelfInvite
+from wishnotes.errors import AlreadyPaired, InviteInvalid, Locked, NotPaired, SelfInvite
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, UnpairChoiceForm
 from wishnotes.web.navigation import render_form
@@ -39,10 +39,13 @@ def create_invite():
     if not ActionForm().validate_on_submit():
         return redirect(url_for("pairing.index"))
     try:
-        token = pairing.create_invite(user=current_user, now=now())
+        # The invite's secret is kept in the keyring, to check the joiner's keys later.
+        token = pairing.create_invite(user=current_user, user_key=keys.user_key(), now=now())
     except AlreadyPaired as exc:
         flash(exc.message)
         return redirect(url_for("pairing.index"))
+    except Locked:
+        return redirect(url_for("auth.unlock", next=url_for("pairing.index")))
     # The token is shown once, in this response; only its hash is stored.
     link = url_for("pairing.join", token=token, _external=True)
     return render_template("pairing/invite.html", link=link, form=ActionForm())
@@ -71,7 +74,8 @@ def join(token: str):
     form = ActionForm()
     if form.validate_on_submit():
         try:
-            # Accepting needs the keys: the inviter's keys are pinned in the joiner's keyring.
+            # Accepting needs the keys: the inviter's keys are checked with the link's secret
+            # and pinned in the joiner's keyring.
             pairing.accept_invite(
                 user=current_user, token=token, now=now(), user_key=keys.user_key()
             )

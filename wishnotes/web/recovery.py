@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
-
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
-from wishnotes import accounts, crypto
+from wishnotes import accounts, crypto, keysessions
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
+from wishnotes.models import User
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, PasswordConfirmForm, RecoveryConfirmForm
 from wishnotes.web.limits import password_checks, signed_in_email
@@ -18,18 +26,21 @@ from wishnotes.web.navigation import form_error, render_form, safe_next
 bp = Blueprint("recovery", __name__, url_prefix="/recovery-kit")
 
 
-def kit_context(
-    recovery_key: bytes, form: RecoveryConfirmForm | None = None, next_url: str | None = None
-) -> dict:
-    """Return what the kit page needs: the groups and a form asking for one of them."""
-    groups = crypto.recovery_key_groups(recovery_key)
-    if form is None:
-        form = RecoveryConfirmForm(
-            kit=crypto.format_recovery_key(recovery_key),
-            index=secrets.randbelow(len(groups)),
-            next=next_url or "",
-        )
-    form.typed.label.text = f"To check you saved it, type group {form.index.data + 1}"
+def show_kit(
+    recovery_key: bytes, *, user: User, key_cookie: str, next_url: str | None = None
+) -> str:
+    """Render the recovery kit, shown once, and keep what its check needs in the key session."""
+    check = accounts.kit_check(user=user, recovery_key=recovery_key)
+    keysessions.keep_kit_check(cookie_value=key_cookie, user=user, check=check.to_bytes())
+    form = RecoveryConfirmForm(next=next_url or "")
+    return render_template(
+        "auth/recovery_kit.html",
+        **_kit_page(form, check.index, groups=crypto.recovery_key_groups(recovery_key)),
+    )
+
+
+def _kit_page(form: RecoveryConfirmForm, index: int, groups: list[str] | None = None) -> dict:
+    form.typed.label.text = f"To check you saved it, type group {index + 1}"
     return {"groups": groups, "form": form}
 
 
@@ -95,32 +106,34 @@ def new():
     recovery_key = accounts.new_recovery_key(
         user=current_user, user_key=user_key, pepper=current_app.config["PEPPER_BYTES"]
     )
-    return render_template("auth/recovery_kit.html", **kit_context(recovery_key))
+    cookie = request.cookies.get(keysessions.COOKIE_NAME)
+    if not keys.is_unlocked():
+        # The password was just typed: unlock this browser, whose key session keeps the check.
+        cookie = keys.open_session(user_key)
+    response = make_response(show_kit(recovery_key, user=current_user, key_cookie=cookie))
+    keys.set_cookie(response, cookie)
+    return response
 
 
 @bp.post("/confirm")
 @login_required
 def confirm():
     form = RecoveryConfirmForm()
+    cookie = request.cookies.get(keysessions.COOKIE_NAME)
+    kept = keysessions.kit_check(cookie_value=cookie, user=current_user)
+    check = accounts.KitCheck.from_bytes(kept) if kept else None
+    if check is None:
+        flash("This recovery kit is no longer valid. Please make a new one.")
+        return redirect(url_for("recovery.kit"))
     if form.validate_on_submit():
         try:
             accounts.confirm_recovery_kit(
-                user=current_user,
-                recovery_key_text=form.kit.data,
-                group_index=form.index.data,
-                typed=form.typed.data,
-                pepper=current_app.config["PEPPER_BYTES"],
-                now=now(),
+                user=current_user, check=check, typed=form.typed.data, now=now()
             )
         except InvalidInput as exc:
             form_error(form, exc)
         else:
+            keysessions.keep_kit_check(cookie_value=cookie, user=current_user, check=None)
             flash("Your recovery kit is saved. Keep it somewhere safe and private.")
             return redirect(safe_next(form.next.data) or url_for("main.home"))
-    try:
-        recovery_key = crypto.parse_recovery_key(form.kit.data or "")
-    except ValueError:
-        flash("This recovery kit is no longer valid. Please make a new one.")
-        return redirect(url_for("recovery.kit"))
-    context = kit_context(recovery_key, form)
-    return render_template("auth/recovery_kit.html", **context), 422
+    return render_template("auth/recovery_kit.html", **_kit_page(form, check.index)), 422

@@ -20,7 +20,7 @@ from wishnotes.web import keys, logins
 from wishnotes.web.forms import ForgotForm, FreshStartForm, ResetWithKeyForm, RestoreForm
 from wishnotes.web.limits import password_checks, reset_link_email, signed_in_email
 from wishnotes.web.navigation import config_limit, form_error, render_form
-from wishnotes.web.recovery import kit_context
+from wishnotes.web.recovery import show_kit
 
 bp = Blueprint("reset", __name__)
 
@@ -49,7 +49,7 @@ def _finish(recovered: recovery.Recovered):
     logins.sign_in(recovered.user)
     cookie = keys.open_session(recovered.user_key)
     response = make_response(
-        render_template("auth/recovery_kit.html", **kit_context(recovered.recovery_key))
+        show_kit(recovered.recovery_key, user=recovered.user, key_cookie=cookie)
     )
     keys.set_cookie(response, cookie)
     return response

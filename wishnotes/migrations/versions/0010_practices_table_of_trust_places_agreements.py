@@ -1,7 +1,7 @@
 """practices: table of trust, places, agreements
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0003
 Create Date: 2026-11-30 17:30:06.623143
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0007'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
