@@ -31,10 +31,22 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from wishnotes import accounts, crypto, keyring, logins, notes, outbox, pairing
+from wishnotes import (
+    accounts,
+    agreements,
+    crypto,
+    keyring,
+    logins,
+    notes,
+    outbox,
+    pairing,
+    places,
+    rituals,
+    schedule,
+)
 from wishnotes.errors import DecryptionFailed, KeyChanged, NoteNotFound
 from wishnotes.extensions import db
-from wishnotes.models import Note, User
+from wishnotes.models import Agreement, Note, Place, PlaceTurn, RitualItem, User
 
 from .conftest import (
     CSRF_RE,
@@ -876,3 +888,204 @@ def test_envelope_layout_helper_matches_the_stored_format(folks):
     layout = split_envelope(note.envelope)
     assert struct.unpack(">I", note.envelope[5:9])[0] == len(layout.header_bytes)
     assert [role for role, _ in layout.stanzas] == [1, 2]
+
+
+# --- the practices around the notes: table, places, agreements --------------------------
+
+CANARY_RITUAL = "canary-ritual-3d9a71c4 I miss our tea on the balcony"
+CANARY_PLACE = "canary-place-8e21b6f0"
+CANARY_TURN = "canary-turn-c0a4e95d I see the sea, a wave breaks on the shore"
+CANARY_AGREEMENT = "canary-agreement-61f2d8ab phones in the drawer after nine"
+
+
+def test_practice_texts_are_nowhere_an_attacker_looks(app, caplog, capfd):
+    recorder = CookieJarRecorder(app.wsgi_app)
+    app.wsgi_app = recorder
+    ada, bo = app.test_client(), app.test_client()
+    with everything_logged(caplog):
+        _register(ada, "ada@example.com", "Ada")
+        _register(bo, "bo@example.com", "Bo")
+        invite = post_form(ada, "/pair/invite", token_from="/pair/").get_data(as_text=True)
+        join = re.search(r'value="http://wishnotes\.test(/pair/join/[^"]+)"', invite).group(1)
+        assert post_form(bo, join).status_code == 302
+        assert post_form(bo, "/together/table/", {"text": CANARY_RITUAL}).status_code == 302
+        started = post_form(
+            ada, "/together/place/start", {"name": CANARY_PLACE}, token_from="/together/place/"
+        )
+        assert started.status_code == 302
+        with app.app_context():
+            place_id = db.session.scalar(select(Place.id))
+        turn = post_form(
+            ada,
+            f"/together/place/{place_id}/turn",
+            {"text": CANARY_TURN},
+            token_from="/together/place/",
+        )
+        assert turn.status_code == 302
+        proposed = post_form(
+            bo,
+            "/together/agreements/new",
+            {"shipped": "own", "text": CANARY_AGREEMENT, "starts_on": str(now().date())},
+        )
+        assert proposed.status_code == 302
+        # The one place each belongs: the partner's screen (and the writer's).
+        assert CANARY_RITUAL in ada.get("/together/table/").get_data(as_text=True)
+        place_page = bo.get("/together/place/").get_data(as_text=True)
+        assert CANARY_PLACE in place_page and CANARY_TURN in place_page
+        assert CANARY_AGREEMENT in ada.get("/together/agreements/").get_data(as_text=True)
+        # The weekly email may say something is waiting, and nothing more.
+        with app.app_context():
+            db.session.execute(sa.update(User).values(weekly_weekday=0, weekly_hour=9))
+            db.session.commit()
+            monday = now().replace(year=2030, month=1, day=7, hour=9, minute=30)
+            schedule.queue_due(now=monday, batch_size=50, catchup=timedelta(hours=2))
+            captured = CapturedMail()
+            outbox.deliver_due(now=monday + timedelta(minutes=1), transport=captured)
+    app.wsgi_app = recorder.wsgi_app
+
+    secrets = {
+        "ritual": CANARY_RITUAL.encode(),
+        "place name": CANARY_PLACE.encode(),
+        "turn": CANARY_TURN.encode(),
+        "agreement": CANARY_AGREEMENT.encode(),
+    }
+    stored = database_files(app) + database_dump(app)
+    assert b"canary" not in stored
+    assert_absent(stored, secrets, "the database")
+    logs = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    logs += "".join(capfd.readouterr())
+    assert "INSERT INTO ritual_items" in logs and "INSERT INTO place_turns" in logs
+    assert_absent(logs.encode(), secrets, "the log")
+    emails = b"".join(message.as_bytes() for message in captured.messages)
+    assert captured.messages
+    assert_absent(emails, secrets, "the emails")
+    cookies = "\n".join(recorder.headers).encode()
+    assert_absent(cookies, secrets, "the cookies")
+    for client in (ada, bo):
+        jar = "\n".join(f"{c.key}={c.value}" for c in client._cookies.values()).encode()
+        assert_absent(jar, secrets, "a browser's cookie jar")
+
+
+def _practice_items(people):
+    """One of everything, written through the services: item ids by what they are."""
+    ada, bo = people["ada"], people["bo"]
+    item = rituals.add_item(user=ada.user, user_key=ada.key, text=CANARY_RITUAL, now=now())
+    place = places.start_place(user=bo.user, user_key=bo.key, name=CANARY_PLACE, now=now())
+    places.add_turn(user=bo.user, user_key=bo.key, place_id=place.id, text=CANARY_TURN, now=now())
+    agreement = agreements.propose(
+        user=ada.user, user_key=ada.key, text=CANARY_AGREEMENT, starts_on=now().date(), now=now()
+    )
+    return {"item": item.id, "place": place.id, "agreement": agreement.id}
+
+
+PRACTICE_URLS = [
+    ("POST", "/together/table/{item}/welcome"),
+    ("POST", "/together/table/{item}/plan"),
+    ("POST", "/together/table/{item}/done"),
+    ("POST", "/together/table/{item}/archive"),
+    ("GET", "/together/place/{place}"),
+    ("POST", "/together/place/{place}/turn"),
+    ("POST", "/together/place/{place}/end"),
+    ("POST", "/together/agreements/{agreement}/accept"),
+    ("POST", "/together/agreements/{agreement}/end"),
+]
+
+
+def test_every_practice_url_refuses_a_third_person(app, pages):
+    build, signed_in = pages
+    with app.app_context():
+        people = build()
+        ids = _practice_items(people)
+    cy = signed_in("cy")
+    for method, url in PRACTICE_URLS:
+        address = url.format(**ids)
+        if method == "GET":
+            response = cy.get(address)
+        else:
+            response = post_form(
+                cy, address, {"text": "x", "day": str(now().date())}, token_from="/together/table/"
+            )
+        assert response.status_code == 404, (method, url)
+        assert "canary" not in response.get_data(as_text=True)
+    for url in ("/together/table/", "/together/place/", "/together/agreements/"):
+        assert "canary" not in cy.get(url).get_data(as_text=True)
+    with app.app_context():
+        item = db.session.get(RitualItem, ids["item"])
+        assert item.welcomed_at is None and item.archived_at is None
+        assert db.session.get(Place, ids["place"]).ended_at is None
+        agreement = db.session.get(Agreement, ids["agreement"])
+        assert agreement.accepted_at is None and agreement.ended_at is None
+
+
+def test_a_damaged_or_moved_practice_text_is_refused_and_shows_nothing(folks):
+    ada, bo, cy = folks["ada"], folks["bo"], folks["cy"]
+    ids = _practice_items(folks)
+    second = places.add_turn(
+        user=ada.user, user_key=ada.key, place_id=ids["place"], text="The foam", now=now()
+    )
+    item = db.session.get(RitualItem, ids["item"])
+    agreement = db.session.get(Agreement, ids["agreement"])
+    first_turn = db.session.scalar(select(PlaceTurn).where(PlaceTurn.seq == 1))
+
+    def table_text():
+        return rituals.table(user=bo.user, user_key=bo.key, now=now())[0].text
+
+    def agreement_text():
+        return agreements.listing(user=bo.user, user_key=bo.key, now=now())[0].text
+
+    def turn_texts():
+        opened = places.current(user=ada.user, user_key=ada.key, now=now())
+        return [turn.text for turn in opened.turns]
+
+    assert table_text() == CANARY_RITUAL and agreement_text() == CANARY_AGREEMENT
+    # One flipped byte in the ciphertext, the header or the signature.
+    for row, reopen in ((item, table_text), (agreement, agreement_text)):
+        original = row.envelope
+        for index in (20, len(original) // 2, len(original) - 1):
+            damaged = bytearray(original)
+            damaged[index] ^= 0x01
+            row.envelope = bytes(damaged)
+            db.session.commit()
+            assert reopen() is None
+        row.envelope = original
+        db.session.commit()
+    # An envelope of one kind copied into another row, or turns swapped between positions.
+    item.envelope = agreement.envelope
+    db.session.commit()
+    assert table_text() is None
+    first_turn.envelope, second.envelope = second.envelope, first_turn.envelope
+    db.session.commit()
+    assert turn_texts() == [None, None]
+    first_turn.envelope, second.envelope = second.envelope, first_turn.envelope
+    db.session.commit()
+    assert turn_texts() == [CANARY_TURN, "The foam"]
+    # Moved to another pair: the other pair cannot open it, and the header no longer agrees.
+    agreement.pair_id = cy.user.pair_id
+    db.session.commit()
+    assert agreements.listing(user=bo.user, user_key=bo.key, now=now()) == []
+    [moved] = agreements.listing(user=cy.user, user_key=cy.key, now=now())
+    assert moved.text is None and not moved.can_accept
+
+
+def test_unpairing_can_delete_what_each_partner_wrote_in_the_practices(folks):
+    ada, bo = folks["ada"], folks["bo"]
+    ids = _practice_items(folks)
+    places.add_turn(user=ada.user, user_key=ada.key, place_id=ids["place"], text="Foam", now=now())
+    pairing.unpair(user=ada.user, now=now(), delete_my_practices=True)
+    assert db.session.get(RitualItem, ids["item"]) is None  # Ada's
+    assert db.session.get(Agreement, ids["agreement"]) is None  # Ada's
+    writers = {turn.writer_id for turn in db.session.scalars(select(PlaceTurn))}
+    assert writers == {bo.id}  # Bo's turn stays his to keep
+    assert db.session.get(Place, ids["place"]).name_envelope is not None  # Bo named it
+
+
+def test_deleting_an_account_removes_what_it_wrote_in_the_practices(app, folks):
+    ada = folks["ada"]
+    _practice_items(folks)
+    accounts.delete_account(
+        user=ada.user, password=PASSWORD, kdf=app.extensions["wishnotes.kdf"], now=now()
+    )
+    assert db.session.scalars(select(RitualItem)).all() == []
+    assert db.session.scalars(select(Agreement)).all() == []
+    stored = database_dump(app)
+    assert CANARY_RITUAL.encode() not in stored

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from wishnotes.bench.relay import outage_drill
 
 from wishnotes import tasks
+from wishnotes.bench.relay import outage_drill
 from wishnotes.extensions import db, huey
 from wishnotes.models import MailRelay, OutboxEmail
 
@@ -222,6 +222,7 @@ def test_a_non_ascii_address_is_refused_for_that_email_alone_by_a_relay_without_
 
 def test_the_relay_benchmark_runs_and_prints_its_figures():
     from click.testing import CliRunner
+
     from wishnotes.bench.relay import bench_relay
 
     result = CliRunner().invoke(bench_relay, ["--emails", "20", "--outage-minutes", "2"])

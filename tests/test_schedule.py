@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from wishnotes import outbox, preferences, program, schedule
+from wishnotes import accounts, outbox, preferences, program, rituals, schedule, together
 from wishnotes.extensions import db
 from wishnotes.models import OutboxEmail, OutboxVariant, User
 
-from .conftest import pair_users, register_user, start_agreed_week
+from .conftest import PASSWORD, pair_users, register_user, start_agreed_week
 
 ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
 
@@ -253,3 +253,30 @@ def test_a_pass_stores_each_email_variant_once_not_a_body_per_person(app):
         assert db.session.scalar(select(func.count()).select_from(OutboxVariant)) == 1
         names = {outbox.contents(row).text.split(",")[0] for row in rows}
         assert names == {"Hello Ada", "Hello Bo", "Hello Cy", "Hello Di"}
+
+
+def test_weekly_email_says_something_new_is_waiting_and_never_what(app):
+    a, b = make_pair(app, "ada", "bo", timezone="UTC")
+    with app.app_context():
+        ada, bo = db.session.get(User, a), db.session.get(User, b)
+        user_key = accounts.authenticate(
+            email="ada@example.com", password=PASSWORD, kdf=app.extensions["wishnotes.kdf"]
+        ).user_key
+        words = "I miss the walks along the canal"
+        rituals.add_item(user=ada, user_key=user_key, text=words, now=utc(2026, 2, 28, 12))
+        schedule.queue_due(now=utc(2026, 3, 1, 18))
+        for_bo, for_ada = weekly_rows(b)[0], weekly_rows(a)[0]
+        assert "Something new is waiting" in outbox.contents(for_bo).text
+        assert "Something new is waiting" in outbox.contents(for_bo).html
+        assert (
+            "canal"
+            not in for_bo.subject + outbox.contents(for_bo).text + outbox.contents(for_bo).html
+        )
+        assert "table" not in outbox.contents(for_bo).text  # not even which practice
+        assert (
+            "Something new is waiting" not in outbox.contents(for_ada).text
+        )  # her own words are not news
+        # Once Bo has looked, the next week's email says nothing of it.
+        together.mark_seen(user=bo, practice=together.RITUALS, now=utc(2026, 3, 2))
+        schedule.queue_due(now=utc(2026, 3, 8, 18))
+        assert "Something new is waiting" not in outbox.contents(weekly_rows(b)[1]).text

@@ -203,6 +203,7 @@ def register_blueprints(app: Flask) -> None:
     """Attach the web blueprints."""
     from wishnotes.web import (
         account,
+        agreements,
         appearance,
         auth,
         emails,
@@ -212,13 +213,16 @@ def register_blueprints(app: Flask) -> None:
         main,
         notes,
         pairing,
+        places,
         program,
         pwa,
         recovery,
         reset,
+        rituals,
         settings,
         shell,
         support,
+        together,
         wishes,
     )
 
@@ -226,6 +230,7 @@ def register_blueprints(app: Flask) -> None:
         (main, auth, logins, recovery, reset, pairing, settings, support),  # accounts and pairing
         (notes, account, wishes),  # notes, the key lifecycle and the practices around them
         (program, emails),  # the week and its emails
+        (together, rituals, places, agreements),  # the practices around the notes
         (shell, pwa, idle, appearance, localtime),  # the interface around every page
     )
     for group in blueprints:

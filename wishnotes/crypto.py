@@ -542,7 +542,9 @@ def keyring_mark(user_key: bytes, *, user_id: int, counter: int) -> bytes:
 
 # --- note envelopes ---------------------------------------------------------------------
 
-_NOTE_KINDS = ("note", "answer", "reply", "wishkey")
+# One envelope format for every text a partner writes; the kind keeps them from standing in for
+# each other (a place's turn cannot be shown as a note, nor an answer as an agreement).
+_NOTE_KINDS = ("note", "answer", "reply", "wishkey", "ritual", "place", "place-turn", "agreement")
 _HEADER_STRINGS = ("note_id", "sender_key_id", "recipient_key_id", "kind", "suite")
 _HEADER_INTS = ("pair_id", "sender_id", "recipient_id", "created_at", "version")
 

@@ -248,6 +248,33 @@ class EarlierKeysLocked(DecryptionFailed):
     )
 
 
+# --- the practices around the notes -------------------------------------------------------
+
+
+class PracticeNotFound(WishnotesError):
+    """No such item for this user: unknown, malformed, another pair's, or not theirs to use."""
+
+    message = "There is nothing at this address."
+
+
+class NotYourTurn(WishnotesError):
+    message = "It is your partner's turn just now. Your words are still here for later."
+
+
+class PlaceOpen(WishnotesError):
+    message = "A place is already open. You can end it first, whenever you like."
+
+
+class PlaceEnded(WishnotesError):
+    message = "This place has ended. It stays here to read, and a new one can begin."
+
+
+class AgreementSettled(WishnotesError):
+    """Accepting something already in effect or ended, or ending what has ended."""
+
+    message = "This agreement has changed meanwhile; here is how it stands now."
+
+
 # --- mutual wishes ----------------------------------------------------------------------------
 
 

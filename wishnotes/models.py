@@ -473,3 +473,117 @@ class WishDeck(db.Model):
     # The person's own choice for the intimate theme; its cards show only when both chose it.
     intimate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- practices around the notes -----------------------------------------------------------
+# What partners write here lives only in envelopes (wishnotes.envelopes), one kind per text.
+# Days and times are in clear: the pages sort and show them without keys.
+
+
+class RitualItem(db.Model):
+    """One "I miss…" line of a pair's Table of Trust; see wishnotes.rituals."""
+
+    __tablename__ = "ritual_items"
+    __table_args__ = (Index("ix_ritual_items_pair_activity", "pair_id", "activity_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Kind "ritual": the author's words, sealed to the partner and the author.
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    # The other partner's "Let's bring it back" (there is no "no": an item can simply wait).
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    planned_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Newest activity first on the table, and "something new" on the home page.
+    activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activity_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class RitualDone(db.Model):
+    """A day a ritual happened again; the item keeps these as a small history."""
+
+    __tablename__ = "ritual_done"
+
+    item_id: Mapped[str] = mapped_column(
+        ForeignKey("ritual_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    done_on: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class Place(db.Model):
+    """An imagined place a pair describes in turns; see wishnotes.places."""
+
+    __tablename__ = "places"
+    __table_args__ = (
+        # One open place per pair, even when both partners start one at the same moment.
+        Index(
+            "uq_places_open",
+            "pair_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    started_by_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Kind "place": the optional name, sealed by the one who started it.
+    name_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PlaceTurn(db.Model):
+    """The lines one partner added to a place; `seq` orders the turns and is sealed in."""
+
+    __tablename__ = "place_turns"
+    __table_args__ = (Index("uq_place_turns_seq", "place_id", "seq", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    place_id: Mapped[str] = mapped_column(ForeignKey("places.id", ondelete="CASCADE"))
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"), index=True)
+    writer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Kind "place-turn", item id "<place id>/<seq>": a turn cannot move to another place or slot.
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Agreement(db.Model):
+    """An agreement for a set time, proposed by one partner; see wishnotes.agreements.
+
+    Who ended it is not stored at all: the other partner sees "ended", never who.
+    """
+
+    __tablename__ = "agreements"
+    __table_args__ = (Index("ix_agreements_pair_created", "pair_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Kind "agreement": the words (a shipped text or the proposer's own), sealed to both.
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PracticeSeen(db.Model):
+    """When a user last looked at one practice, so home can say gently what is new."""
+
+    __tablename__ = "practice_seen"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    practice: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,9 +19,8 @@ import base64
 import binascii
 import json
 import re
-import unicodedata
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, literal, select, tuple_
@@ -29,7 +28,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from wishnotes import crypto, keyring, outbox, pairing, submissions
+from wishnotes import envelopes, keyring, outbox, pairing, submissions, texts
 from wishnotes.errors import DecryptionFailed, InvalidInput, KeyChanged, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
@@ -49,10 +48,6 @@ _CURSOR = re.compile(r"(\d{1,12})\.([0-9a-f]{32})")
 _CURSOR_MAX = 64
 _CURSOR_LATEST = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _PROMPT_KEY = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# Line breaks and tabs are text; other control characters, lone surrogates and private-use
-# characters are not (unassigned ones are allowed: new emoji may be newer than this Python).
-_ALLOWED_CONTROLS = {"\n", "\t"}
-_REJECTED_CATEGORIES = {"Cc", "Cs", "Co"}
 # Embeddings, overrides and isolates can make a title read as something else (as in names);
 # other format characters stay, since emoji need the zero-width joiner.
 _DIRECTION_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
@@ -117,34 +112,28 @@ def write_note(
     if partner is None:
         raise NotPaired()
     ring = keyring.unlock(user=user, user_key=user_key)
-    recipient_public = ring.trusted(partner, now=now)
-    created = _second(now)
-    header = crypto.NoteHeader(
-        note_id=uuid.uuid4().hex,
+    created = envelopes.whole_second(now)
+    note_id = uuid.uuid4().hex
+    body = json.dumps({"b": text, "t": title}, ensure_ascii=False, separators=(",", ":"))
+    note = Note(
+        id=note_id,
         pair_id=user.pair_id,
         sender_id=user.id,
         recipient_id=partner.id,
-        sender_key_id=ring.own_public.key_id,
-        recipient_key_id=recipient_public.key_id,
-        created_at=int(created.timestamp()),
-        sealed=bool(sealed),
-    )
-    body = json.dumps({"b": text, "t": title}, ensure_ascii=False, separators=(",", ":"))
-    note = Note(
-        id=header.note_id,
-        pair_id=header.pair_id,
-        sender_id=user.id,
-        recipient_id=partner.id,
         created_at=created,
-        sealed=header.sealed,
+        sealed=bool(sealed),
         prompt_key=prompt_key,
         submission_key=submission_key,
-        envelope=crypto.seal_envelope(
-            header=header,
+        envelope=envelopes.seal(
+            ring=ring,
+            reader=partner,
+            item_id=note_id,
+            pair_id=user.pair_id,
+            kind="note",
             body=body.encode("utf-8"),
-            sender_keys=ring.keys,
-            recipient_public=recipient_public,
-            sender_public=ring.own_public,
+            at=created,
+            now=now,
+            sealed=bool(sealed),
         ),
     )
     if (stored := _store_if_still_paired(note, user=user, partner=partner)) is not note:
@@ -225,34 +214,28 @@ def answer_note(
         raise NoteNotFound()
     writer = db.session.get(User, note.sender_id)
     ring = keyring.unlock(user=user, user_key=user_key)
-    writer_public = ring.trusted(writer, now=now)
-    answered = _second(now)
-    header = crypto.NoteHeader(
-        note_id=note.id,
+    answered = envelopes.whole_second(now)
+    note.answer_envelope = envelopes.seal(
+        ring=ring,
+        reader=writer,
+        item_id=note.id,
         pair_id=note.pair_id,
-        sender_id=user.id,
-        recipient_id=writer.id,
-        sender_key_id=ring.own_public.key_id,
-        recipient_key_id=writer_public.key_id,
-        created_at=int(answered.timestamp()),
-        sealed=False,
         kind="answer",
-    )
-    note.answer_envelope = crypto.seal_envelope(
-        header=header,
         body=choice.encode("ascii"),
-        sender_keys=ring.keys,
-        recipient_public=writer_public,
-        sender_public=ring.own_public,
+        at=answered,
+        now=now,
     )
     note.reply_envelope = None
     if reply is not None:
-        note.reply_envelope = crypto.seal_envelope(
-            header=replace(header, kind="reply"),
+        note.reply_envelope = envelopes.seal(
+            ring=ring,
+            reader=writer,
+            item_id=note.id,
+            pair_id=note.pair_id,
+            kind="reply",
             body=reply.encode("utf-8"),
-            sender_keys=ring.keys,
-            recipient_public=writer_public,
-            sender_public=ring.own_public,
+            at=answered,
+            now=now,
         )
     note.answered_at = answered
     note.read_at = note.read_at or now
@@ -473,11 +456,7 @@ def _check_title(title: str | None) -> str | None:
 
 
 def _check_characters(value: str, *, field: str) -> None:
-    for char in value:
-        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _REJECTED_CATEGORIES:
-            raise InvalidInput(
-                "This contains characters that cannot be shown. Please remove them.", field=field
-            )
+    texts.check_characters(value, field=field)
 
 
 def _check_prompt_key(prompt_key: str | None) -> str | None:
@@ -489,11 +468,6 @@ def _check_prompt_key(prompt_key: str | None) -> str | None:
 
 
 # --- internals ----------------------------------------------------------------------------
-
-
-def _second(moment: datetime) -> datetime:
-    # The header holds whole seconds; the row must hold exactly the same instant.
-    return moment.replace(microsecond=0)
 
 
 def _listing(other_id):
@@ -646,33 +620,18 @@ def _open_envelope(
     strict: bool,
 ) -> bytes:
     """Open one envelope of a note row; the row's columns are what the header must say."""
-    if at is None:
-        raise DecryptionFailed()
-    # Key ids come from the envelope: the signature check below only accepts pinned keys, and
-    # the reader's stanza is bound to its own key id, so a changed id cannot open anything.
-    parsed = crypto.parse_envelope(envelope)  # read once, opened below
-    claimed = parsed.header
-    expected = crypto.NoteHeader(
-        note_id=note.id,
+    return envelopes.unseal(
+        envelope,
+        ring=ring,
+        item_id=note.id,
         pair_id=note.pair_id,
-        sender_id=writer.id,
-        recipient_id=reader.id,
-        sender_key_id=claimed.sender_key_id,
-        recipient_key_id=claimed.recipient_key_id,
-        created_at=int(at.timestamp()),
-        sealed=bool(sealed),
         kind=kind,
-    )
-    signer = ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=strict)
-    viewer_is_writer = ring.user.id == writer.id
-    return crypto.open_envelope(
-        parsed,
-        expected=expected,
-        viewer_id=ring.user.id,
-        viewer_keys=ring.keys_for(
-            claimed.sender_key_id if viewer_is_writer else claimed.recipient_key_id
-        ),
-        sender_public=signer,
+        writer=writer,
+        reader=reader,
+        at=at,
+        now=now,
+        sealed=sealed,
+        strict=strict,
     )
 
 

@@ -24,7 +24,18 @@ from wishnotes.errors import (
     SelfInvite,
 )
 from wishnotes.extensions import db
-from wishnotes.models import Invite, Note, Pair, User, WishDeck, WishKey
+from wishnotes.models import (
+    Agreement,
+    Invite,
+    Note,
+    Pair,
+    Place,
+    PlaceTurn,
+    RitualItem,
+    User,
+    WishDeck,
+    WishKey,
+)
 
 INVITE_TTL = timedelta(hours=48)
 _TOKEN_BYTES = 24  # 192 bits
@@ -251,7 +262,13 @@ def partner_of(user: User) -> User | None:
     return partner if partner is not None and partner.pair_id == user.pair_id else None
 
 
-def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
+def unpair(
+    *,
+    user: User,
+    now: datetime,
+    delete_my_notes: bool = False,
+    delete_my_practices: bool = False,
+) -> Pair:
     """End the user's pair for both partners, deleting the notes the user wrote if they chose so.
 
     Each partner decides for the notes they wrote; the other one can do so later from their
@@ -266,6 +283,8 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     pair.ended_at = now
     if delete_my_notes:
         db.session.execute(delete(Note).where(Note.pair_id == pair.id, Note.sender_id == user.id))
+    if delete_my_practices:
+        _delete_practices_written(user_id=user.id, pair_id=pair.id)
     forget_wishes(pair_id=pair.id)
     db.session.execute(
         update(User)
@@ -276,6 +295,27 @@ def unpair(*, user: User, now: datetime, delete_my_notes: bool = False) -> Pair:
     db.session.commit()
     db.session.refresh(user)
     return pair
+
+
+def _delete_practices_written(*, user_id: int, pair_id: int) -> None:
+    """Delete what the user wrote in the pair's practices (rituals, places, agreements).
+
+    A place they started keeps the turns the partner wrote, without its name.
+    """
+    db.session.execute(
+        delete(RitualItem).where(RitualItem.pair_id == pair_id, RitualItem.author_id == user_id)
+    )
+    db.session.execute(
+        delete(PlaceTurn).where(PlaceTurn.pair_id == pair_id, PlaceTurn.writer_id == user_id)
+    )
+    db.session.execute(
+        update(Place)
+        .where(Place.pair_id == pair_id, Place.started_by_id == user_id)
+        .values(name_envelope=None)
+    )
+    db.session.execute(
+        delete(Agreement).where(Agreement.pair_id == pair_id, Agreement.proposer_id == user_id)
+    )
 
 
 def purge_finished_invites(*, now: datetime) -> int:

@@ -25,6 +25,9 @@ STARTER_END = "…"
 _TOP_FIELDS = ("format", "language", "weeks")
 _WEEK_FIELDS = ("key", "title", "summary", "prompts")
 _PROMPT_FIELDS = ("key", "title", "guidance", "starters")
+_PROMPT_OPTIONAL = ("practice",)
+# A prompt may lead to one of the practices instead of the compose screen (wishnotes.together).
+PRACTICES = ("table", "place", "agreements")
 
 # fullmatch, not match with "$": "$" would also accept a trailing newline.
 _LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
@@ -56,6 +59,7 @@ class Prompt:
     starters: tuple[str, ...]
     week_key: str
     day: int
+    practice: str | None = None  # one of PRACTICES: where its starters lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +223,11 @@ class _Parser:
         return Library(language=language, weeks=tuple(weeks))
 
     def prompt(self, data: dict[str, Any], where: str, week_key: str, day: int) -> Prompt:
-        self.fields(data, _PROMPT_FIELDS, where)
+        self.fields(data, _PROMPT_FIELDS, where, optional=_PROMPT_OPTIONAL)
         key = self.key(data, where)
+        practice = data.get("practice")
+        if practice is not None and practice not in PRACTICES:
+            self.fail(where, f"practice must be one of {', '.join(PRACTICES)} (got {practice!r})")
         title = self.text(data, "title", where, MAX_TITLE_CHARS)
         guidance = self.text(data, "guidance", where, MAX_GUIDANCE_CHARS, MAX_GUIDANCE_SENTENCES)
         starters_data = data["starters"]
@@ -244,10 +251,17 @@ class _Parser:
             starters=tuple(starters),
             week_key=week_key,
             day=day,
+            practice=practice,
         )
 
-    def fields(self, data: dict[str, Any], expected: tuple[str, ...], where: str) -> None:
-        unknown = [name for name in data if name not in expected]
+    def fields(
+        self,
+        data: dict[str, Any],
+        expected: tuple[str, ...],
+        where: str,
+        optional: tuple[str, ...] = (),
+    ) -> None:
+        unknown = [name for name in data if name not in expected + optional]
         if unknown:
             # Listing the expected names turns a typo such as "titel" into an obvious fix.
             self.fail(

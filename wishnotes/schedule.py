@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import mail, outbox, program, timezones
+from wishnotes import mail, outbox, program, timezones, together
 from wishnotes.extensions import db
 from wishnotes.models import ProgramWeek, ScheduleMark, User
 
@@ -115,12 +115,14 @@ def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
     queued = 0
     for users in _batches(query, run.batch_size):
         statuses = _week_statuses({user.pair_id for user in users}, now=run.now)
+        waiting = together.users_with_news({user.id: user.pair_id for user in users})
         emails = []
         for user in users:
             current = statuses.get(user.pair_id)
             if current is not None and current.state == program.PAUSED:
                 continue
-            emails.append(_weekly_email(run, user, current, period=period))
+            news = user.id in waiting
+            emails.append(_weekly_email(run, user, current, period=period, news=news))
         queued += outbox.enqueue_many(emails, now=run.now)
         db.session.commit()
     return queued
@@ -174,7 +176,7 @@ def _week_statuses(pair_ids: set[int], *, now: datetime) -> dict[int, program.We
 
 
 def _weekly_email(
-    run: _Pass, user: Any, current: program.WeekStatus | None, *, period: str
+    run: _Pass, user: Any, current: program.WeekStatus | None, *, period: str, news: bool = False
 ) -> outbox.Queued:
     discreet = user.discreet_subjects
     theme = current.theme if current is not None else None
@@ -193,6 +195,7 @@ def _weekly_email(
         day=current.day if current is not None else None,
         prompt=current.prompt if current is not None else None,
         starts_on=current.week.start_date if current is not None else None,
+        news=news,
         **run.links,
     )
     return outbox.Queued(

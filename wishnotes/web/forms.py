@@ -15,11 +15,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from wishnotes import submissions
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
+from wishnotes.agreements import TEXT_MAX as AGREEMENT_MAX
 from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, REPLY_MAX, TITLE_MAX
+from wishnotes.places import NAME_MAX as PLACE_NAME_MAX
+from wishnotes.places import TURN_MAX
+from wishnotes.rituals import TEXT_MAX as RITUAL_MAX
 
 _EMAIL_KW = {"autocomplete": "email", "inputmode": "email", "maxlength": EMAIL_MAX}
 
@@ -238,6 +242,10 @@ class UnpairChoiceForm(UnpairForm):
         description="They disappear for both of you. Notes your partner wrote are theirs to keep "
         "or delete.",
     )
+    delete_my_practices = BooleanField(
+        "Also delete what I wrote together: at our table, in our places, in our agreements",
+        description="What your partner wrote there is theirs to keep or delete.",
+    )
 
 
 # --- account -------------------------------------------------------------------------------
@@ -329,4 +337,70 @@ class EmailSettingsForm(FlaskForm):
     discreet_subjects = BooleanField(
         "Discreet emails",
         description="Subjects and text that say nothing about what the emails are for.",
+    )
+
+
+# --- practices around the notes ------------------------------------------------------------
+
+
+class RitualForm(FlaskForm):
+    text = TextAreaField(
+        "I miss…",
+        description="A small ritual or tradition you shared. Up to 300 characters.",
+        validators=[InputRequired("Please write what you miss first.")],
+        render_kw={"maxlength": RITUAL_MAX, "rows": 3, "autocomplete": "off"},
+    )
+
+
+class RitualDayForm(FlaskForm):
+    """A day for an item: planned, or the day it was done."""
+
+    day = DateField("Day", validators=[Optional()], render_kw={"autocomplete": "off"})
+
+
+class PlaceStartForm(FlaskForm):
+    name = StringField(
+        "A name for the place, if you like",
+        render_kw={"maxlength": PLACE_NAME_MAX, "autocomplete": "off"},
+    )
+
+
+class PlaceTurnForm(FlaskForm):
+    text = TextAreaField(
+        "Your lines",
+        description="Up to 600 characters. Then it is your partner's turn.",
+        validators=[InputRequired("Please write a line first.")],
+        render_kw={"maxlength": TURN_MAX, "rows": 5, "autocomplete": "off"},
+    )
+
+
+class AgreementForm(FlaskForm):
+    shipped = RadioField("What would you like to agree on?", validate_choice=False)
+    text = TextAreaField(
+        "In your own words",
+        description="Leave it empty to use the words above, or write your own.",
+        render_kw={"maxlength": AGREEMENT_MAX, "rows": 4, "autocomplete": "off"},
+    )
+    starts_on = DateField(
+        "From",
+        validators=[InputRequired("Please choose the first day.")],
+        render_kw={"autocomplete": "off"},
+    )
+    ends_on = DateField(
+        "Until (optional)", validators=[Optional()], render_kw={"autocomplete": "off"}
+    )
+
+
+class ListenForm(FlaskForm):
+    """The listening timer's choices: read from the address, stored nowhere."""
+
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    minutes = RadioField(
+        "How long",
+        choices=[SelectChoice(str(m), f"{m} minutes") for m in (5, 10, 15)],
+    )
+    speaker = RadioField(
+        "Who speaks", choices=[SelectChoice("me", "Me"), SelectChoice("partner", "My partner")]
     )

@@ -121,10 +121,15 @@ def unpair():
         return redirect(url_for("pairing.index"))
     form = UnpairChoiceForm()
     if form.validate_on_submit():
-        if form.delete_my_notes.data:
-            keys.user_key()  # deleting notes needs unlocked keys, not only a sign-in cookie
+        if form.delete_my_notes.data or form.delete_my_practices.data:
+            keys.user_key()  # deleting what one wrote needs unlocked keys, not only a cookie
         try:
-            pairing.unpair(user=current_user, now=now(), delete_my_notes=form.delete_my_notes.data)
+            pairing.unpair(
+                user=current_user,
+                now=now(),
+                delete_my_notes=form.delete_my_notes.data,
+                delete_my_practices=form.delete_my_practices.data,
+            )
         except NotPaired:
             flash("Your pair has already ended.")
         else:

@@ -14,8 +14,14 @@ from wishnotes.web.navigation import form_error, render_form
 
 bp = Blueprint("program", __name__, url_prefix="/week")
 
-# Starters link to the compose page as ?prompt=<key>&starter=<index>.
+# Starters link to the compose page as ?prompt=<key>&starter=<index>, or to the practice the
+# prompt names (the rituals week opens the table, with the starter in its "I miss…" field).
 COMPOSE_ENDPOINT = "notes.compose"
+PRACTICE_ENDPOINTS = {
+    "table": "rituals.table",
+    "place": "places.current",
+    "agreements": "agreements.propose",
+}
 
 
 @bp.app_template_global()
@@ -28,8 +34,9 @@ def todays_prompt():
 
 @bp.app_template_global()
 def starter_url(prompt, index: int) -> str | None:
-    """Where a starter leads: the compose page with it filled in."""
-    return url_for(COMPOSE_ENDPOINT, prompt=prompt.key, starter=index)
+    """Where a starter leads: the compose page, or the prompt's practice, with it filled in."""
+    endpoint = PRACTICE_ENDPOINTS.get(prompt.practice, COMPOSE_ENDPOINT)
+    return url_for(endpoint, prompt=prompt.key, starter=index)
 
 
 def _start_form() -> StartWeekForm:
