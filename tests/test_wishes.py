@@ -300,6 +300,9 @@ def test_a_shared_wish_offers_to_write_a_note_about_it(app, people):
     assert card.text in page and "Shared wishes" in page and 'class="note-body"' in page
     compose = client.get(f"/notes/new?wish={CARD}").get_data(as_text=True)
     assert f"{card.text}. " in compose
+    assert f"/together/table/?wish={CARD}" in page
+    table = client.get(f"/together/table/?wish={CARD}").get_data(as_text=True)
+    assert "I miss a slow breakfast on a free morning" in table
 
 
 def test_answers_never_reach_the_database_file_in_clear(app, people, tmp_path):

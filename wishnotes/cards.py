@@ -107,6 +107,14 @@ def deck(language: str = "en") -> Deck:
     return load_deck(path)
 
 
+def find(key: str | None) -> Card | None:
+    """Return the shipped card with this key, or None (for keys that come from a link)."""
+    try:
+        return deck().card(key) if key else None
+    except LookupError:
+        return None
+
+
 def _theme(raw: object, where: str) -> Theme:
     _fields(raw, _THEME_FIELDS, _THEME_FIELDS - {"intimate"}, where)
     key, title = _key(raw["key"], where), _text(raw["title"], MAX_TITLE_CHARS, f"{where} title")

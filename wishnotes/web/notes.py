@@ -170,7 +170,7 @@ def _apply_starter(form: ComposeForm) -> None:
     """Fill the body with a prompt's sentence starter chosen by link (works without script)."""
     if form.is_submitted():
         return
-    if wish := _wish_card(request.args.get("wish")):
+    if wish := cards.find(request.args.get("wish")):
         form.body.data = f"{wish.text}. "
         return
     found = program.find_starter(
@@ -183,14 +183,6 @@ def _apply_starter(form: ComposeForm) -> None:
     prompt, starter = found
     form.prompt_key.data = prompt.key
     form.body.data = starter.rstrip("…").rstrip() + " "
-
-
-def _wish_card(key: str | None) -> cards.Card | None:
-    """A wish card offered as the start of a note ("Write a note about it")."""
-    try:
-        return cards.deck().card(key) if key else None
-    except LookupError:
-        return None
 
 
 def _send(form: ComposeForm) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from wishnotes import program, rituals, timezones, together
+from wishnotes import cards, program, rituals, timezones, together
 from wishnotes.clock import now
 from wishnotes.errors import InvalidInput, Locked
 from wishnotes.extensions import db
@@ -25,8 +25,11 @@ def table():
     found = program.find_starter(
         prompt_key=request.args.get("prompt"), index=request.args.get("starter", "")
     )
-    # Every item begins "I miss…"; a week prompt's starter may offer other words.
+    # Every item begins "I miss…"; a week prompt's starter may offer other words, and a shared
+    # wish card ("Add to our Table of Trust") its own.
     form.text.data = found[1].rstrip("…").rstrip() + " " if found is not None else "I miss "
+    if wish := cards.find(request.args.get("wish")):
+        form.text.data = f"I miss {wish.text[:1].lower()}{wish.text[1:]}"
     return _page(form)
 
 
