@@ -196,6 +196,7 @@ _ARRAY_TYPES = {
     "user_id": "integer[]",
     "variant_id": "integer[]",
     "attempts": "integer[]",
+    "refusals": "integer[]",
     "next_attempt_at": "timestamp[]",
     "created_at": "timestamp[]",
 }
