@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import cards, crypto, keyring, pairing
+from wishnotes import cards, crypto, envelopes, keyring, pairing
 from wishnotes.errors import CardNotFound, DecryptionFailed, InvalidInput, NotPaired, TooManyChanges
 from wishnotes.extensions import db
 from wishnotes.models import User, WishDeck, WishKey
@@ -283,29 +283,19 @@ def _pair_secret(user: User, partner: User, ring: keyring.Keyring, *, now: datet
     row = db.session.get(WishKey, user.pair_id)
     if row is None:
         row = _seal_pair_secret(user, partner, ring, now=now)
-    writer = user if row.sender_id == user.id else partner
-    reader = partner if writer is user else user
     if {row.sender_id, row.recipient_id} != {user.id, partner.id}:
         raise DecryptionFailed()
-    claimed = crypto.envelope_header(row.envelope)
-    expected = crypto.NoteHeader(
-        note_id=row.envelope_id,
-        pair_id=row.pair_id,
-        sender_id=writer.id,
-        recipient_id=reader.id,
-        sender_key_id=claimed.sender_key_id,
-        recipient_key_id=claimed.recipient_key_id,
-        created_at=int(row.created_at.timestamp()),
-        sealed=False,
-        kind="wishkey",
-    )
-    own = claimed.sender_key_id if writer is user else claimed.recipient_key_id
-    secret = crypto.open_envelope(
+    writer = user if row.sender_id == user.id else partner
+    secret = envelopes.unseal(
         row.envelope,
-        expected=expected,
-        viewer_id=user.id,
-        viewer_keys=ring.keys_for(own),
-        sender_public=ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=True),
+        ring=ring,
+        item_id=row.envelope_id,
+        pair_id=row.pair_id,
+        kind="wishkey",
+        writer=writer,
+        reader=partner if writer is user else user,
+        at=row.created_at,
+        now=now,
     )
     if len(secret) != crypto.KEY_BYTES:
         raise DecryptionFailed()
@@ -313,31 +303,23 @@ def _pair_secret(user: User, partner: User, ring: keyring.Keyring, *, now: datet
 
 
 def _seal_pair_secret(user: User, partner: User, ring: keyring.Keyring, *, now: datetime):
-    partner_public = ring.trusted(partner, now=now)
-    created = now.replace(microsecond=0)
-    header = crypto.NoteHeader(
-        note_id=uuid.uuid4().hex,
-        pair_id=user.pair_id,
-        sender_id=user.id,
-        recipient_id=partner.id,
-        sender_key_id=ring.own_public.key_id,
-        recipient_key_id=partner_public.key_id,
-        created_at=int(created.timestamp()),
-        sealed=False,
-        kind="wishkey",
-    )
+    created = envelopes.whole_second(now)
+    envelope_id = uuid.uuid4().hex
     row = WishKey(
         pair_id=user.pair_id,
-        envelope_id=header.note_id,
+        envelope_id=envelope_id,
         sender_id=user.id,
         recipient_id=partner.id,
         created_at=created,
-        envelope=crypto.seal_envelope(
-            header=header,
+        envelope=envelopes.seal(
+            ring=ring,
+            reader=partner,
+            item_id=envelope_id,
+            pair_id=user.pair_id,
+            kind="wishkey",
             body=crypto.new_key(),
-            sender_keys=ring.keys,
-            recipient_public=partner_public,
-            sender_public=ring.own_public,
+            at=created,
+            now=now,
         ),
     )
     db.session.add(row)
