@@ -137,7 +137,7 @@ def register_database(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension objects created in extensions.py."""
-    from wishnotes import database
+    from wishnotes import database, i18n
     from wishnotes.extensions import csrf, db, limiter, login_manager, migrate
     from wishnotes.web import logins
 
@@ -161,10 +161,11 @@ def register_extensions(app: Flask) -> None:
         compare_type=True,
     )
     csrf.init_app(app)
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message = i18n._l("Please sign in to continue.")
     login_manager.session_protection = "basic"
     login_manager.user_loader(logins.load_user)
 
@@ -208,6 +209,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         emails,
         idle,
+        language,
         localtime,
         logins,
         main,
@@ -231,7 +233,7 @@ def register_blueprints(app: Flask) -> None:
         (notes, account, wishes),  # notes, the key lifecycle and the practices around them
         (program, emails),  # the week and its emails
         (together, rituals, places, agreements),  # the practices around the notes
-        (shell, pwa, idle, appearance, localtime),  # the interface around every page
+        (shell, pwa, idle, appearance, localtime, language),  # the interface around every page
     )
     for group in blueprints:
         for module in group:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wishnotes import (
     crypto,
+    i18n,
     keyring_store,
     keysessions,
     locks,
@@ -155,11 +156,13 @@ def register(
     kdf: KdfRunner,
     now: datetime,
     timezone: str | None = None,
+    language: str | None = None,
 ) -> Registration:
     """Create an account with fresh keys; return it with its user key and recovery key.
 
     `timezone` is the person's IANA zone as their browser reported it; a missing or unknown
     one leaves UTC (the email settings page changes it), it never stops a registration.
+    `language` is the one the registration page was shown in (English when unknown).
     """
     email = normalize_email(email)
     display_name = check_display_name(display_name)
@@ -188,6 +191,7 @@ def register(
         sign_public=public.sign_public,
         key_id=public.key_id,
         timezone=_zone_or_default(timezone),
+        language=i18n.normalize(language) or i18n.DEFAULT,
     )
     db.session.add(user)
     try:

@@ -82,6 +82,8 @@ class User(db.Model):
     # Email settings (wishnotes.preferences): the scheduler filters on these, see the indexes
     # under "week and email". Hours are local to `timezone`; weekdays count Monday=0..Sunday=6.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # The person's language (wishnotes.i18n): their pages and every email to them.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     weekly_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     weekly_weekday: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
     weekly_hour: Mapped[int] = mapped_column(Integer, default=18, server_default="18")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, Signer
 
-from wishnotes import timezones
+from wishnotes import i18n, timezones
 from wishnotes.errors import InvalidInput, UnsubscribeLinkInvalid
 from wishnotes.extensions import db
 from wishnotes.models import User
@@ -93,6 +93,15 @@ def adopt_timezone(*, user: User, name: str | None) -> bool:
         return False
     db.session.commit()
     return True
+
+
+def set_language(*, user: User, code: str | None) -> None:
+    """Store the language of the user's pages and emails; InvalidInput for one not offered."""
+    language = i18n.normalize(code)
+    if language is None or language != code:
+        raise InvalidInput(i18n._l("Please choose one of the languages offered."), field="language")
+    user.language = language
+    db.session.commit()
 
 
 def wants(user: User, kind: str) -> bool:

@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from wishnotes import accounts, keysessions, preferences
+from wishnotes import accounts, i18n, keysessions, preferences
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.extensions import limiter
@@ -46,6 +46,7 @@ def register():
                 password=form.password.data,
                 kdf=keys.kdf(),
                 now=now(),
+                language=i18n.current(),
             )
         except InvalidInput as exc:
             form_error(form, exc)

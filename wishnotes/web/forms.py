@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from wishnotes import submissions
+from wishnotes import i18n, submissions
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
 from wishnotes.agreements import TEXT_MAX as AGREEMENT_MAX
 from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, REPLY_MAX, TITLE_MAX
@@ -75,6 +75,15 @@ class UnlockForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: it carries only the CSRF token."""
+
+
+class LanguageForm(FlaskForm):
+    """The language of the pages (and, once signed in, of the emails too)."""
+
+    language = SelectField(
+        i18n._l("Language"), choices=list(i18n.LANGUAGES.items()), validate_choice=False
+    )
+    next = HiddenField()
 
 
 class OnceForm(FlaskForm):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from babel.dates import format_date, format_datetime, get_timezone_location
 from flask import Blueprint, has_request_context
+from flask_babel import gettext
 from flask_login import current_user
 
-from wishnotes import timezones
+from wishnotes import i18n, timezones
 
 bp = Blueprint("localtime", __name__)
 
@@ -28,7 +30,26 @@ def zone_label(name: str | None = None) -> str:
     name = name or viewer_zone()
     if "/" not in name:
         return name
-    return name.rsplit("/", 1)[1].replace("_", " ") + " time"
+    try:
+        city = get_timezone_location(name, locale=i18n.current(), return_city=True)
+    except LookupError:
+        city = name.rsplit("/", 1)[1].replace("_", " ")
+    return gettext("%(city)s time", city=city)
+
+
+# Day-first in every language; Russian names the month in full (in its genitive form).
+_PATTERNS = {
+    "en": {"date": "d MMM y", "datetime": "d MMM y, HH:mm", "long": "EEEE, d MMMM"},
+    "ru": {"date": "d MMMM y", "datetime": "d MMMM y, HH:mm", "long": "EEEE, d MMMM"},
+}
+
+
+def _format(value: date, kind: str) -> str:
+    language = i18n.current()
+    pattern = _PATTERNS.get(language, _PATTERNS[i18n.DEFAULT])[kind]
+    if isinstance(value, datetime):
+        return format_datetime(value, pattern, locale=language)
+    return format_date(value, pattern, locale=language)
 
 
 def _local(moment: datetime) -> datetime:
@@ -40,7 +61,7 @@ def local_date(moment: datetime | None) -> str:
     """A day in the viewer's zone, e.g. "2 Mar 2026"."""
     if moment is None:
         return ""
-    return f"{_local(moment).day} {_local(moment).strftime('%b %Y')}"
+    return _format(_local(moment), "date")
 
 
 @bp.app_template_filter("local_datetime")
@@ -48,8 +69,7 @@ def local_datetime(moment: datetime | None) -> str:
     """A day and time in the viewer's zone, zone named: "2 Mar 2026, 14:00, Berlin time"."""
     if moment is None:
         return ""
-    local = _local(moment)
-    return f"{local.day} {local.strftime('%b %Y, %H:%M')}, {zone_label()}"
+    return f"{_format(_local(moment), 'datetime')}, {zone_label()}"
 
 
 @bp.app_template_filter("local_date_long")
@@ -57,7 +77,7 @@ def local_date_long(day: date | None) -> str:
     """A calendar date (already local, such as a week's first day): "Monday, 2 March"."""
     if day is None:
         return ""
-    return f"{day.strftime('%A')}, {day.day} {day.strftime('%B')}"
+    return _format(day, "long")
 
 
 @bp.app_context_processor
