@@ -26,7 +26,8 @@
     if (!("wakeLock" in navigator) || Date.now() >= ends) return;
     navigator.wakeLock.request("screen").then(function (sentinel) {
       lock = sentinel;
-      say("The screen stays on until the time is up.");
+      // The words come from the page, in the reader's language.
+      say(status && status.getAttribute("data-awake") || "The screen stays on until the time is up.");
       lock.addEventListener("release", function () { lock = null; });
     }).catch(function () {
       say("");
