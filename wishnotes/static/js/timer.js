@@ -26,8 +26,7 @@
     if (!("wakeLock" in navigator) || Date.now() >= ends) return;
     navigator.wakeLock.request("screen").then(function (sentinel) {
       lock = sentinel;
-      // The words come from the page, in the reader's language.
-      say(status && status.getAttribute("data-awake") || "The screen stays on until the time is up.");
+      say("The screen stays on until the time is up.");
       lock.addEventListener("release", function () { lock = null; });
     }).catch(function () {
       say("");
