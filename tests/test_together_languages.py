@@ -85,6 +85,9 @@ def test_the_table_of_trust_reads_in_russian_with_russian_dates(app, russians):
     assert in_language(page, "ru") and "Стол доверия" in page
     assert "На столе пока пусто" in page
     assert re.search(r'<textarea[^>]*name="text"[^>]*>\s*Мне не хватает ', page)
+    # A shared wish card brings its words, in Russian, into a whole Russian sentence.
+    wished = text(ada.get("/together/table/?wish=time-slow-breakfast"))
+    assert "Мне не хватает вот чего: неспешный завтрак в свободное утро" in wished
     added = post_form(ada, "/together/table/", {"text": "Мне не хватает воскресных блинчиков"})
     assert added.status_code == 302
     assert "Готово, теперь это на столе доверия." in text(ada.get("/together/table/"))
