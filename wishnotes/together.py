@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from wishnotes import database
 from wishnotes.extensions import db
 from wishnotes.i18n import _l
 from wishnotes.models import Agreement, Place, PlaceTurn, PracticeSeen, RitualItem, User
@@ -104,7 +105,7 @@ def _news_kinds(pairs: dict[int, int]) -> dict[int, set[str]]:
         (row.user_id, row.practice): row.seen_at
         for row in db.session.execute(
             select(PracticeSeen.user_id, PracticeSeen.practice, PracticeSeen.seen_at).where(
-                PracticeSeen.user_id.in_(list(pairs))
+                database.one_of(PracticeSeen.user_id, pairs)
             )
         )
     }
@@ -140,32 +141,32 @@ def _latest(pair_ids: set[int]):
     collect(
         "ritual-added",
         select(RitualItem.pair_id, RitualItem.author_id, func.max(RitualItem.created_at))
-        .where(RitualItem.pair_id.in_(pair_ids))
+        .where(database.one_of(RitualItem.pair_id, pair_ids))
         .group_by(RitualItem.pair_id, RitualItem.author_id),
     )
     collect(
         "ritual-changed",
         select(RitualItem.pair_id, RitualItem.activity_by_id, func.max(RitualItem.activity_at))
-        .where(RitualItem.pair_id.in_(pair_ids))
+        .where(database.one_of(RitualItem.pair_id, pair_ids))
         .group_by(RitualItem.pair_id, RitualItem.activity_by_id),
     )
     collect(
         "place-turn",
         select(PlaceTurn.pair_id, PlaceTurn.writer_id, func.max(PlaceTurn.created_at))
-        .where(PlaceTurn.pair_id.in_(pair_ids))
+        .where(database.one_of(PlaceTurn.pair_id, pair_ids))
         .group_by(PlaceTurn.pair_id, PlaceTurn.writer_id),
     )
     collect(
         "place-started",
         select(Place.pair_id, Place.started_by_id, func.max(Place.created_at))
-        .where(Place.pair_id.in_(pair_ids), Place.ended_at.is_(None))
+        .where(database.one_of(Place.pair_id, pair_ids), Place.ended_at.is_(None))
         .group_by(Place.pair_id, Place.started_by_id),
     )
     collect(
         "agreement-proposed",
         select(Agreement.pair_id, Agreement.proposer_id, func.max(Agreement.created_at))
         .where(
-            Agreement.pair_id.in_(pair_ids),
+            database.one_of(Agreement.pair_id, pair_ids),
             Agreement.accepted_at.is_(None),
             Agreement.ended_at.is_(None),
         )
@@ -175,7 +176,7 @@ def _latest(pair_ids: set[int]):
     accepted = {}
     for pair_id, proposer_id, at in db.session.execute(
         select(Agreement.pair_id, Agreement.proposer_id, func.max(Agreement.accepted_at))
-        .where(Agreement.pair_id.in_(pair_ids), Agreement.accepted_at.is_not(None))
+        .where(database.one_of(Agreement.pair_id, pair_ids), Agreement.accepted_at.is_not(None))
         .group_by(Agreement.pair_id, Agreement.proposer_id)
     ):
         accepted[(pair_id, proposer_id)] = at
