@@ -33,6 +33,7 @@ from wishnotes.errors import (
     PracticeNotFound,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Agreement, User
 
 KIND = "agreement"
@@ -43,6 +44,14 @@ SHOWN = 100
 
 PROPOSED, AGREED, IN_EFFECT = "proposed", "agreed", "in effect"
 COMPLETE, ENDED = "complete", "ended"
+# What each state reads as on the page, in the viewer's language (the codes above never change).
+LABELS = {
+    PROPOSED: _l("proposed"),
+    AGREED: _l("agreed"),
+    IN_EFFECT: _l("in effect"),
+    COMPLETE: _l("complete"),
+    ENDED: _l("ended"),
+}
 
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -56,6 +65,11 @@ class Opened:
     text: str | None  # None: the envelope did not open (changed after it was written)
     proposed_by_me: bool
     state: str  # proposed | agreed (starts later) | in effect | complete | ended
+
+    @property
+    def label(self) -> str:
+        """The state as the page says it ("in effect"), in the viewer's language."""
+        return str(LABELS[self.state])
 
     @property
     def can_accept(self) -> bool:
@@ -83,11 +97,12 @@ def propose(
         try:
             chosen = practice_texts.shipped().agreement(shipped_key)
         except LookupError:
-            raise InvalidInput("Please choose one of the agreements.", field="shipped") from None
+            chose = _l("Please choose one of the agreements.")
+            raise InvalidInput(chose, field="shipped") from None
         title, key = chosen.title, chosen.key
         text = text if (text or "").strip() else chosen.text
     text = texts.lines(
-        text, max_chars=TEXT_MAX, field="text", empty="Please choose an agreement or write one."
+        text, max_chars=TEXT_MAX, field="text", empty=_l("Please choose an agreement or write one.")
     )
     _check_days(user, starts_on, ends_on, now=now)
     partner = pairing.partner_of(user)
@@ -179,14 +194,14 @@ def state_of(agreement: Agreement, *, today: date) -> str:
 def _check_days(user: User, starts_on: date | None, ends_on: date | None, *, now: datetime):
     today = timezones.local_date(now, user.timezone)
     if not isinstance(starts_on, date) or not today - timedelta(days=1) <= starts_on:
-        raise InvalidInput("Please choose a start day from today on.", field="starts_on")
+        raise InvalidInput(_l("Please choose a start day from today on."), field="starts_on")
     if starts_on > today + START_AHEAD:
-        raise InvalidInput("Please choose a start day within a year.", field="starts_on")
+        raise InvalidInput(_l("Please choose a start day within a year."), field="starts_on")
     if ends_on is not None:
         if ends_on < starts_on:
-            raise InvalidInput("The last day comes on or after the first.", field="ends_on")
+            raise InvalidInput(_l("The last day comes on or after the first."), field="ends_on")
         if ends_on - starts_on > LONGEST:
-            raise InvalidInput("Please keep it to a year at most.", field="ends_on")
+            raise InvalidInput(_l("Please keep it to a year at most."), field="ends_on")
 
 
 def _find(user: User, agreement_id: str) -> Agreement:
