@@ -40,7 +40,7 @@ def _catalog_built() -> bool:
         return gettext.GNUTranslations(file).gettext("Open the app") != "Open the app"
 
 
-# The catalog is compiled from the code and the translations (see the README, "Languages").
+# The words checked here are the compiled ru catalog's (wishnotes/translations).
 pytestmark = pytest.mark.skipif(not _catalog_built(), reason="the ru catalog is not compiled")
 
 
@@ -88,7 +88,7 @@ def bodies(message) -> tuple[str, str]:
 def test_a_ru_and_an_en_partner_due_in_one_pass_each_get_their_own_language(
     mail_app, smtp_server, russian_prompts
 ):
-    # Ada reads Russian, her partner Bo English: the same week, the same hour, two languages.
+    # Ada reads Russian, Bo (her partner) English: one week, one hour, two languages.
     ada, bo = make_pair(mail_app, "ada", "bo", daily_email=True, daily_hour=18)
     cy, di = make_pair(mail_app, "cy", "di", daily_email=True, daily_hour=18)
     for user_id in (ada, cy):
