@@ -149,6 +149,78 @@ def test_a_double_click_on_start_week_starts_one_week(app, paired):
     assert _count(app, ProgramWeek) == 1
 
 
+def _kit_groups(page: str) -> list[str]:
+    return re.findall(r"<code>([A-Z2-7]{4})</code>", page)
+
+
+def _register_form(client) -> dict:
+    page = client.get("/register").get_data(as_text=True)
+    return {
+        **_form_fields(page),
+        "email": "ada@example.com",
+        "display_name": "Ada",
+        "password": PASSWORD,
+    }
+
+
+def test_a_double_click_on_register_makes_one_account_and_signs_in_once(app):
+    browser = app.test_client()
+    form = _register_form(browser)
+    tab = _twin(app, browser)
+    # Both posts have found no account with the address before either creates one.
+    with meet_after(_engine(app), r"FROM users\s+WHERE users\.email =", 2):
+        responses = run_together(
+            lambda: browser.post("/register", data=form), lambda: tab.post("/register", data=form)
+        )
+    assert sorted(r.status_code for r in responses) == [200, 302]
+    kit, again = sorted(responses, key=lambda r: r.status_code)
+    groups = _kit_groups(kit.get_data(as_text=True))
+    assert len(groups) == 8
+    # The other post shows the first one's result: the account, signed in, never the key again.
+    assert again.headers["Location"] == "/"
+    assert not any(group in again.get_data(as_text=True) for group in groups)
+    assert _count(app, User) == 1
+    signed_in = browser if responses[1] is kit else tab
+    assert signed_in.get("/").headers["Location"] == "/recovery-kit/"
+    # Its notes are open: it can make the kit the first post showed to nobody.
+    new_kit = post_form(signed_in, "/recovery-kit/new", {}, token_from="/recovery-kit/")
+    assert new_kit.status_code == 200
+    assert len(_kit_groups(new_kit.get_data(as_text=True))) == 8
+
+
+def test_a_register_form_sent_again_signs_in_and_never_shows_the_kit_again(app):
+    browser = app.test_client()
+    form = _register_form(browser)
+    # The same form in other tabs, posted after the first answer (which they never saw).
+    tab, other_tab = _twin(app, browser), _twin(app, browser)
+    first = browser.post("/register", data=form)
+    assert first.status_code == 200
+    groups = _kit_groups(first.get_data(as_text=True))
+    assert len(groups) == 8
+
+    again = tab.post("/register", data=form)
+    assert again.status_code == 302 and again.headers["Location"] == "/"
+    assert not any(group in again.get_data(as_text=True) for group in groups)
+    assert tab.get("/").headers["Location"] == "/recovery-kit/"  # signed in
+    page = tab.get("/recovery-kit/").get_data(as_text=True)
+    assert not any(group in page for group in groups)
+    assert _count(app, User) == 1
+    # The browser that saw the kit, posting once more, is signed in already: back to the kit.
+    assert browser.post("/register", data=form).headers["Location"] == "/recovery-kit/"
+
+    # The same key with another password is not the same person's form: the address is taken.
+    changed = other_tab.post("/register", data={**form, "password": PASSWORD + " again"})
+    assert changed.status_code == 422
+    assert "An account with this email already exists." in changed.get_data(as_text=True)
+    # A different form with the same address: the address is taken.
+    someone = app.test_client()
+    refused = someone.post("/register", data=_register_form(someone))
+    assert refused.status_code == 422
+    assert "An account with this email already exists." in refused.get_data(as_text=True)
+    assert "/login" in someone.get("/recovery-kit/").headers["Location"]  # not signed in
+    assert _count(app, User) == 1
+
+
 def _table_form(client) -> dict:
     page = client.get("/together/table/").get_data(as_text=True)
     return {**_form_fields(page), "text": "I miss our Sunday pancakes"}

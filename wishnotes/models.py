@@ -74,6 +74,10 @@ class User(db.Model):
     # registration. NULL only in rows from before that, and then it trusts nobody.
     keyring: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     recovery_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The registration form's one-time key (wishnotes.submissions): that form posted again, with
+    # the same address and password, signs in to this account instead of failing on the
+    # address. The unique address is what keeps it to one account.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     # Appearance (wishnotes.appearance): server defaults so existing rows get the discreet choices.
     blur_notes: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

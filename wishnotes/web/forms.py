@@ -44,7 +44,7 @@ class OnceForm(FlaskForm):
     )
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(OnceForm):
     email = EmailField(
         "Email",
         validators=[DataRequired("Please enter your email address.")],

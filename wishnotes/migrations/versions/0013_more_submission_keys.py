@@ -1,4 +1,4 @@
-"""one-time submission keys on the Table of Trust, places, turns and agreements
+"""one-time submission keys on registration, the Table of Trust, places, turns and agreements
 
 Revision ID: 0013
 Revises: 0012
@@ -25,6 +25,10 @@ KEYED = (
 
 
 def upgrade():
+    # Registration: the unique address keeps one account; the key tells its own form again.
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('submission_key', sa.String(length=64), nullable=True))
+
     for table, index, owner in KEYED:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('submission_key', sa.String(length=64), nullable=True))
@@ -36,3 +40,6 @@ def downgrade():
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(index)
             batch_op.drop_column('submission_key')
+
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('submission_key')
