@@ -32,6 +32,7 @@ from wishnotes.errors import (
     PracticeNotFound,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Place, PlaceTurn, User
 
 NAME_KIND = "place"
@@ -168,7 +169,8 @@ def add_turn(
     submission_key = submissions.checked(submission_key)
     if (earlier := _written(user, submission_key)) is not None:
         return earlier
-    text = texts.lines(text, max_chars=TURN_MAX, field="text", empty="Please write a line first.")
+    empty = _l("Please write a line first.")
+    text = texts.lines(text, max_chars=TURN_MAX, field="text", empty=empty)
     place = _find(user, place_id)
     if place.ended_at is not None:
         raise PlaceEnded()

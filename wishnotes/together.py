@@ -13,19 +13,20 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Agreement, Place, PlaceTurn, PracticeSeen, RitualItem, User
 
 RITUALS, PLACES, AGREEMENTS = "rituals", "places", "agreements"
 PRACTICES = (RITUALS, PLACES, AGREEMENTS)
 
-# What each kind of news says on the home page; {name} is the partner.
+# What each kind of news says on the home page, in the viewer's language; %(name)s is the partner.
 MESSAGES = {
-    "ritual-added": "{name} added something to your table",
-    "ritual-changed": "{name} has been at your table",
-    "place-turn": "{name} added to your place",
-    "place-started": "{name} started a place for the two of you",
-    "agreement-proposed": "{name} proposed an agreement",
-    "agreement-accepted": "{name} accepted an agreement",
+    "ritual-added": _l("%(name)s added something to your table"),
+    "ritual-changed": _l("%(name)s has been at your table"),
+    "place-turn": _l("%(name)s added to your place"),
+    "place-started": _l("%(name)s started a place for the two of you"),
+    "agreement-proposed": _l("%(name)s proposed an agreement"),
+    "agreement-accepted": _l("%(name)s accepted an agreement"),
 }
 # The first of these that applies is the one shown for its practice.
 _ORDER = (
@@ -85,7 +86,8 @@ def news(*, user: User, partner: User | None) -> list[News]:
     for kind in _ORDER:
         practice = _PRACTICE_OF[kind]
         if kind in kinds and practice not in shown:
-            shown[practice] = News(practice, MESSAGES[kind].format(name=partner.display_name))
+            message = str(MESSAGES[kind]) % {"name": partner.display_name}
+            shown[practice] = News(practice, message)
     return list(shown.values())
 
 
