@@ -32,7 +32,19 @@ def _password_kw(autocomplete: str) -> dict:
     return {"autocomplete": autocomplete, "maxlength": PASSWORD_MAX}
 
 
-class RegisterForm(FlaskForm):
+class OnceForm(FlaskForm):
+    """A form that creates something: a second post of the same form creates nothing more.
+
+    The key is minted with the form and posted back with it (see wishnotes.submissions); a
+    form shown again after an error keeps the key it was posted with.
+    """
+
+    submission_key = HiddenField(
+        default=submissions.mint, validators=[Length(max=submissions.KEY_LENGTH)]
+    )
+
+
+class RegisterForm(OnceForm):
     email = EmailField(
         "Email",
         validators=[DataRequired("Please enter your email address.")],
@@ -84,18 +96,6 @@ class LanguageForm(FlaskForm):
         i18n._l("Language"), choices=list(i18n.LANGUAGES.items()), validate_choice=False
     )
     next = HiddenField()
-
-
-class OnceForm(FlaskForm):
-    """A form that creates something: a second post of the same form creates nothing more.
-
-    The key is minted with the form and posted back with it (see wishnotes.submissions); a
-    form shown again after an error keeps the key it was posted with.
-    """
-
-    submission_key = HiddenField(
-        default=submissions.mint, validators=[Length(max=submissions.KEY_LENGTH)]
-    )
 
 
 class InviteForm(OnceForm):
@@ -352,7 +352,7 @@ class EmailSettingsForm(FlaskForm):
 # --- practices around the notes ------------------------------------------------------------
 
 
-class RitualForm(FlaskForm):
+class RitualForm(OnceForm):
     text = TextAreaField(
         "I miss…",
         description="A small ritual or tradition you shared. Up to 300 characters.",
@@ -367,14 +367,14 @@ class RitualDayForm(FlaskForm):
     day = DateField("Day", validators=[Optional()], render_kw={"autocomplete": "off"})
 
 
-class PlaceStartForm(FlaskForm):
+class PlaceStartForm(OnceForm):
     name = StringField(
         "A name for the place, if you like",
         render_kw={"maxlength": PLACE_NAME_MAX, "autocomplete": "off"},
     )
 
 
-class PlaceTurnForm(FlaskForm):
+class PlaceTurnForm(OnceForm):
     text = TextAreaField(
         "Your lines",
         description="Up to 600 characters. Then it is your partner's turn.",
@@ -383,7 +383,7 @@ class PlaceTurnForm(FlaskForm):
     )
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(OnceForm):
     shipped = RadioField("What would you like to agree on?", validate_choice=False)
     text = TextAreaField(
         "In your own words",
