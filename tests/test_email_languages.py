@@ -297,5 +297,5 @@ def test_russian_note_errors_say_why_in_russian_and_keep_the_words(app, russian_
     response = post_form(ada, "/notes/new", {"body": words})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "Пожалуйста, уложитесь в 4\xa0000 знаков — сейчас в записке 4\xa0001." in html
+    assert "Пожалуйста, уложитесь в 4\xa0000 символов — сейчас в записке 4\xa0001." in html
     assert words in html
