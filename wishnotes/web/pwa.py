@@ -10,7 +10,7 @@ import hashlib
 
 from flask import Blueprint, abort, jsonify, make_response, render_template, request, url_for
 
-from wishnotes import appearance
+from wishnotes import appearance, i18n
 from wishnotes.web.shell import SHELL_ASSETS, asset_url
 
 bp = Blueprint("pwa", __name__)
@@ -40,8 +40,9 @@ def manifest_for(look: appearance.Look) -> dict:
     )
     return {
         "id": "/",
-        "name": look.name,
-        "short_name": look.name,
+        "name": str(look.name),
+        "short_name": str(look.name),
+        "lang": i18n.current(),
         "start_url": "/",
         "scope": "/",
         "display": "standalone",
@@ -63,11 +64,12 @@ def shell_urls() -> list[str]:
 
 @bp.get("/manifest.webmanifest")
 def manifest():
-    # The look comes in the URL: browsers fetch manifests without cookies.
+    # The look and the language come in the URL: browsers fetch manifests without cookies.
     look = appearance.LOOKS.get(request.args.get("look") or appearance.DEFAULT_LOOK.key)
     if look is None:
         abort(404)
-    response = jsonify(manifest_for(look))
+    with i18n.in_language(i18n.normalize(request.args.get("lang")) or i18n.visitor_language()):
+        response = jsonify(manifest_for(look))
     response.mimetype = MANIFEST_TYPE
     return response
 
