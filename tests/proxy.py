@@ -1,7 +1,8 @@
 """A small TCP proxy for fault tests: put it in front of PostgreSQL or Redis, cut it, restore it.
 
 `cut()` drops every open connection and refuses new ones (they are accepted and closed at
-once, as a server that went away would); `restore()` lets connections through again. The
+once, as a server that went away would); `stall()` keeps every connection open but passes
+nothing on, as a server that hangs would; `restore()` lets connections through again. The
 app only ever knows the proxy's address, so what it sees is a real outage of the service.
 """
 
@@ -22,6 +23,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._down = False
+        self._stalled = False
         self._closed = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()
@@ -41,9 +43,15 @@ class TcpProxy:
         for sock in doomed:
             _close(sock)
 
+    def stall(self) -> None:
+        """Keep connections open but pass nothing on (either way) until `restore()`."""
+        with self._lock:
+            self._stalled = True
+
     def restore(self) -> None:
         with self._lock:
             self._down = False
+            self._stalled = False
 
     def close(self) -> None:
         self._closed = True
@@ -76,7 +84,8 @@ class TcpProxy:
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                target.sendall(data)
+                if not self._stalled:  # a hung server: the bytes go nowhere
+                    target.sendall(data)
         except OSError:
             pass
         finally:

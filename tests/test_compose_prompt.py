@@ -3,7 +3,7 @@
 import html
 import re
 
-from wishnotes import program
+from wishnotes import program, prompts
 from wishnotes.extensions import db
 from wishnotes.models import Note, User
 
@@ -61,3 +61,37 @@ def test_unknown_prompt_or_starter_in_the_link_is_ignored(app):
         assert page.status_code == 200
         body = re.search(r"<textarea[^>]*>(.*?)</textarea>", page.get_data(as_text=True), re.S)
         assert body.group(1).strip() == ""
+
+
+def test_prompts_come_in_the_readers_language_while_notes_keep_only_the_key(app):
+    client = _paired_with_week(app)  # Ada, in English
+    with app.app_context():
+        bo = db.session.scalars(db.select(User).filter_by(email="bo@example.com")).one()
+        bo.language = "ru"
+        db.session.commit()
+    en, ru = prompts.shipped("en").prompt("wishes-1"), prompts.shipped("ru").prompt("wishes-1")
+    sent = post_form(
+        client,
+        "/notes/new",
+        {"body": en.starters[0].rstrip("…") + " walk by the river.", "prompt_key": "wishes-1"},
+        token_from="/notes/new?prompt=wishes-1&starter=0",
+    )
+    assert sent.status_code == 302
+    with app.app_context():
+        note = db.session.query(Note).one()
+    assert note.prompt_key == "wishes-1"
+
+    reader = app.test_client()
+    login(reader, email="bo@example.com")
+    opened = html.unescape(reader.get(f"/notes/{note.id}").get_data(as_text=True))
+    assert ru.title in opened and en.title not in opened
+    compose = html.unescape(reader.get("/notes/new").get_data(as_text=True))
+    assert ru.title in compose and ru.guidance in compose and ru.starters[1] in compose
+    filled = html.unescape(
+        reader.get("/notes/new?prompt=wishes-1&starter=0").get_data(as_text=True)
+    )
+    body = re.search(r"<textarea[^>]*>(.*?)</textarea>", filled, re.S).group(1)
+    assert body.strip() == ru.starters[0].rstrip("…").strip()
+
+    writer = html.unescape(client.get(f"/notes/{note.id}").get_data(as_text=True))
+    assert en.title in writer and ru.title not in writer

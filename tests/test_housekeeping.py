@@ -21,7 +21,15 @@ from wishnotes import (
 )
 from wishnotes.cli import main
 from wishnotes.extensions import db, huey
-from wishnotes.models import Invite, KeySession, Login, OutboxEmail, PasswordReset, User
+from wishnotes.models import (
+    Invite,
+    KeySession,
+    Login,
+    OutboxEmail,
+    OutboxVariant,
+    PasswordReset,
+    User,
+)
 
 from .conftest import PASSWORD, register_user
 
@@ -201,3 +209,55 @@ def test_outbox_retention_is_read_in_days_from_the_environment():
     for bad in ("-1", "a week", "inf"):
         with pytest.raises(app_config.ConfigError, match="WISHNOTES_OUTBOX_RETENTION_DAYS"):
             app_config.load({"WISHNOTES_OUTBOX_RETENTION_DAYS": bad})
+
+
+def test_bulk_email_bodies_go_once_no_email_waits_for_them(app_ctx):
+    """A weekly body shared by many rows is deleted once every row using it has ended."""
+    ada, bo = _user(app_ctx, "ada"), _user(app_ctx, "bo")
+    old = T - timedelta(days=9)
+    words = mail.Rendered("Your weekly reminder", "words", "<p>words</p>")
+    finished = outbox.store_variant(words, now=old)  # every email using it ended long ago
+    shared = outbox.store_variant(words, now=old)  # one of its emails still waits
+    db.session.commit()
+    emails = [
+        (ada, "w1", finished, outbox.SENT),
+        (bo, "w1", finished, outbox.FAILED),
+        (ada, "w2", shared, outbox.SENT),
+        (bo, "w2", shared, outbox.PENDING),
+    ]
+    for user, period, variant, _ in emails:
+        outbox.enqueue_many(
+            [
+                outbox.Queued(
+                    user_id=user.id,
+                    kind=outbox.WEEKLY,
+                    period=period,
+                    to_address=user.email,
+                    rendered=words,
+                    unsubscribe_url=None,
+                    send_after=old,
+                    variant_id=variant,
+                )
+            ],
+            now=old,
+        )
+    db.session.commit()
+    for user, period, _, status in emails:
+        db.session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.user_id == user.id, OutboxEmail.period == period)
+            .values(status=status, sent_at=old if status == outbox.SENT else None)
+        )
+    db.session.commit()
+
+    report = housekeeping.run(now=T, config=app_ctx.config)
+
+    assert report.email_bodies == 3
+    assert db.session.scalars(select(OutboxVariant.id)).all() == [shared]
+    waiting = db.session.scalars(select(OutboxEmail).where(OutboxEmail.status == outbox.PENDING))
+    assert [row.variant_id for row in waiting] == [shared]
+    ended = db.session.scalars(
+        select(OutboxEmail.variant_id).where(OutboxEmail.status != "pending")
+    )
+    assert set(ended) == {None}
+    assert housekeeping.run(now=T, config=app_ctx.config).email_bodies == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
 import uuid
 
@@ -116,6 +117,27 @@ def test_limits_hold_in_the_process_while_redis_is_down_and_return_to_redis(
         assert time.monotonic() < deadline, "the limits never went back to Redis"
         login(fresh, email="nobody@example.com", password="not the password")
         time.sleep(0.5)
+
+
+def test_a_redis_that_hangs_costs_a_request_seconds_not_forever(limited_app, redis_proxy):
+    """Redis accepts the connection and then says nothing: the job queue gives up in time."""
+    register_user(limited_app)
+    client = limited_app.test_client()
+    client.get("/forgot")  # connections to Redis are open and pooled before it hangs
+    redis_proxy.stall()
+    answered: dict = {}
+
+    def ask_for_a_reset() -> None:
+        # Queues the reset email, then wakes the worker through Redis (after the commit).
+        answered["response"] = post_form(client, "/forgot", {"email": "ada@example.com"})
+
+    asking = threading.Thread(target=ask_for_a_reset, daemon=True)
+    started = time.monotonic()
+    asking.start()
+    asking.join(timeout=40)
+    assert not asking.is_alive(), "the request still waits on a Redis that does not answer"
+    assert answered["response"].status_code in (200, 302)
+    assert time.monotonic() - started < 20
 
 
 # --- the database -------------------------------------------------------------------------

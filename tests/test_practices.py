@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from wishnotes import agreements, places, practice_texts, prompts, rituals, together
+from wishnotes import agreements, i18n, places, practice_texts, prompts, rituals, together
 from wishnotes.errors import (
     AgreementSettled,
     InvalidInput,
@@ -220,6 +220,103 @@ def test_shipped_practice_texts_load_for_every_language():
         texts = practice_texts.load_texts(path)
         assert len(texts.place_starters) >= practice_texts.MIN_STARTERS
         assert {"closeness-without-sex", "evening-listening"} <= {a.key for a in texts.agreements}
+
+
+def test_every_language_has_exactly_the_english_agreement_keys():
+    assert {"en", "ru"} <= set(practice_texts.available_languages())
+    english = [a.key for a in practice_texts.shipped("en").agreements]
+    for texts in practice_texts.every_language():
+        assert [a.key for a in texts.agreements] == english, texts.language
+        assert len(texts.place_starters) >= practice_texts.MIN_STARTERS
+
+
+def test_the_texts_follow_the_language_in_effect_and_fall_back_to_english(app, monkeypatch):
+    assert practice_texts.shipped().language == "en"  # outside any app or request
+    with app.app_context():
+        assert practice_texts.shipped().language == "en"
+        with i18n.in_language("ru"):
+            ru = practice_texts.shipped()
+            assert ru.language == "ru" and "Я вижу…" in ru.place_starters
+            assert ru.agreement("evening-listening").title == "Время выслушать друг друга"
+            assert practice_texts.shipped("en").language == "en"  # asked for by name
+    with app.test_request_context(headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}):
+        assert practice_texts.shipped().language == "ru"
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        assert practice_texts.shipped().language == "en"
+    for unknown in ("de", "xx-YY", "../en", "", 7):
+        assert practice_texts.shipped(unknown).language == "en"
+    assert practice_texts.shipped("ru_RU") is practice_texts.shipped("ru")
+    # A language of the interface without practice texts of its own reads them in English.
+    monkeypatch.setattr(i18n, "current", lambda: "de")
+    with app.app_context():
+        assert practice_texts.shipped().language == "en"
+
+
+def test_place_starters_come_in_the_viewers_language(people):
+    ada, bo = people["ada"], people["bo"]
+    place = places.start_place(user=ada.user, user_key=ada.key, name=None, now=now())
+    with i18n.in_language("ru"):
+        offered = places.current(user=ada.user, user_key=ada.key, now=now()).starters
+    assert len(offered) == 3 and set(offered) <= set(practice_texts.shipped("ru").place_starters)
+    places.add_turn(user=ada.user, user_key=ada.key, place_id=place.id, text="The sea", now=now())
+    with i18n.in_language("en"):
+        offered = places.current(user=bo.user, user_key=bo.key, now=now()).starters
+    assert set(offered) <= set(practice_texts.shipped("en").place_starters)
+
+
+def test_a_shipped_agreement_reads_in_each_viewers_language(people):
+    ada, bo = people["ada"], people["bo"]
+    en = practice_texts.shipped("en").agreement("pause-word")
+    ru = practice_texts.shipped("ru").agreement("pause-word")
+    with i18n.in_language("en"):
+        agreements.propose(
+            user=ada.user,
+            user_key=ada.key,
+            shipped_key="pause-word",
+            starts_on=now().date(),
+            now=now(),
+        )
+    with i18n.in_language("ru"):
+        [seen] = agreements.listing(user=bo.user, user_key=bo.key, now=now())
+    assert (seen.title, seen.text) == (ru.title, ru.text) and seen.can_accept
+    with i18n.in_language("en"):
+        [mine] = agreements.listing(user=ada.user, user_key=ada.key, now=now())
+    assert (mine.title, mine.text) == (en.title, en.text)
+
+
+def test_own_words_under_a_shipped_title_keep_the_words(people):
+    ada, bo = people["ada"], people["bo"]
+    words = "Dinner without phones, but on Fridays with music."
+    with i18n.in_language("ru"):
+        agreements.propose(
+            user=ada.user,
+            user_key=ada.key,
+            shipped_key="phones-away",
+            text=words,
+            starts_on=now().date(),
+            now=now(),
+        )
+    with i18n.in_language("en"):
+        [seen] = agreements.listing(user=bo.user, user_key=bo.key, now=now())
+    assert seen.title == practice_texts.shipped("en").agreement("phones-away").title
+    assert seen.text == words
+    with i18n.in_language("ru"):
+        [own] = agreements.listing(user=ada.user, user_key=ada.key, now=now())
+    ru = practice_texts.shipped("ru").agreement("phones-away")
+    assert (own.title, own.text) == (ru.title, words)
+
+
+def test_an_agreement_sealed_without_its_key_is_recognised_by_its_title(app_ctx):
+    en = practice_texts.shipped("en").agreement("one-evening-a-week")
+    ru = practice_texts.shipped("ru").agreement("one-evening-a-week")
+    with i18n.in_language("ru"):
+        shown = agreements._in_viewers_language(key=None, title=en.title, text=en.text)
+        assert shown == (ru.title, ru.text)
+        unknown = agreements._in_viewers_language(key=None, title="Something", text="Ours")
+        assert unknown == ("Something", "Ours")
+        retired = agreements._in_viewers_language(key="gone", title=en.title, text=en.text)
+        assert retired == (en.title, en.text)
+        assert agreements._in_viewers_language(key=None, title=None, text="Ours") == (None, "Ours")
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from urllib.parse import unquote_plus
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
+from wishnotes import practice_texts
 from wishnotes.extensions import db
-from wishnotes.models import Agreement, KeySession, Place, PlaceTurn, RitualDone, RitualItem
+from wishnotes.models import (
+    Agreement,
+    KeySession,
+    Place,
+    PlaceTurn,
+    RitualDone,
+    RitualItem,
+    User,
+)
 
 from .conftest import csrf_token, login, pair_users, post_form, register_user
 
@@ -228,3 +238,33 @@ def test_words_written_while_the_keys_locked_are_handed_back(app, couple):
     assert "/unlock" in text(response)
     with app.app_context():
         assert db.session.scalars(select(RitualItem)).all() == []
+
+
+def test_shipped_texts_read_in_each_partners_own_language(app, couple):
+    ada, bo = couple
+    with app.app_context():
+        db.session.execute(update(User).where(User.email == "bo@example.com").values(language="ru"))
+        db.session.commit()
+    en = practice_texts.shipped("en").agreement("evening-listening")
+    ru = practice_texts.shipped("ru").agreement("evening-listening")
+    # Bo proposes from the Russian list; Ada reads the agreement in English, Bo in Russian.
+    assert ru.title in text(bo.get("/together/agreements/new"))
+    today = date.today().isoformat()
+    proposed = post_form(
+        bo,
+        "/together/agreements/new",
+        {"shipped": "evening-listening", "text": "", "starts_on": today, "ends_on": ""},
+    )
+    assert proposed.status_code == 302
+    page = text(ada.get("/together/agreements/"))
+    assert en.title in page and en.text in page and ru.title not in page
+    page = text(bo.get("/together/agreements/"))
+    assert ru.title in page and ru.text in page and en.title not in page
+    # A place's starters are offered in the language of whoever has the turn.
+    post_form(bo, "/together/place/start", {"name": ""}, token_from="/together/place/")
+    page = text(bo.get("/together/place/"))
+    offered = re.findall(r"/together/place/\?starter=([^\"]+)\"", page)
+    starters = {unquote_plus(s) for s in offered}
+    assert len(starters) == 3 and starters <= set(practice_texts.shipped("ru").place_starters)
+    filled = text(bo.get(f"/together/place/?starter={offered[0]}"))
+    assert re.search(r'<textarea[^>]*name="text"[^>]*>\s*\S', filled)

@@ -279,3 +279,45 @@ def test_past_weeks_page_lists_finished_weeks(app, client, couple):
     login(client, "bo@example.com")
     page = client.get("/week/past").get_data(as_text=True)
     assert "Writing down a wish" in page
+
+
+def test_each_partner_reads_the_week_in_their_own_language(app, client, couple):
+    # The week stores keys only: one partner's language never decides the other's texts.
+    app.config["NOW"] = MONDAY_NOON
+    en, ru = prompts.shipped("en"), prompts.shipped("ru")
+    with app.app_context():
+        ada, bo = _users(*couple)
+        bo.language = "ru"
+        db.session.commit()
+        _start(ada, zone="UTC")
+    login(client, "bo@example.com")
+    home = client.get("/").get_data(as_text=True)
+    assert ru.prompt("wishes-1").title in home and en.prompt("wishes-1").title not in home
+    for starter in ru.prompt("wishes-1").starters:
+        assert starter in home
+    assert "/notes/new?prompt=wishes-1&amp;starter=0" in home
+    week = client.get("/week/").get_data(as_text=True)
+    assert ru.week("wishes").title in week and en.week("wishes").title not in week
+
+    english = app.test_client()
+    login(english, "ada@example.com")
+    assert en.prompt("wishes-1").title in english.get("/").get_data(as_text=True)
+
+    with app.app_context():
+        program.finish_week(user=db.session.get(User, couple[0]), now=MONDAY_NOON)
+    past = client.get("/week/past").get_data(as_text=True)
+    assert ru.week("wishes").title in past
+
+
+def test_program_lookups_follow_the_language_in_effect(app_ctx):
+    from wishnotes import i18n
+
+    assert program.find_prompt("heard-3").title == prompts.shipped("en").prompt("heard-3").title
+    with i18n.in_language("ru"):
+        assert program.find_prompt("heard-3") is prompts.shipped("ru").prompt("heard-3")
+        assert program.theme_title("closeness") == prompts.shipped("ru").week("closeness").title
+        assert (
+            program.find_starter(prompt_key="heard-3", index="2")[1]
+            == (prompts.shipped("ru").prompt("heard-3").starters[2])
+        )
+        assert program.suggested_theme(pair=None).title == prompts.shipped("ru").weeks[0].title

@@ -1,5 +1,7 @@
 """Tests for the prompt library: the shipped texts and the strict loader."""
 
+# ruff: noqa: RUF001, RUF003 (Russian text: Cyrillic letters that look like Latin ones)
+
 from __future__ import annotations
 
 import copy
@@ -90,8 +92,9 @@ def test_unknown_keys_raise_lookup_error(en: Library, call: Any) -> None:
         call(en)
 
 
-def test_library_is_cached_and_default_is_english() -> None:
-    assert shipped() is shipped("en")
+def test_library_is_cached() -> None:
+    assert shipped("en") is shipped("en")
+    assert shipped("ru") is shipped("ru")
 
 
 def test_available_languages_lists_english() -> None:
@@ -113,7 +116,8 @@ def test_available_languages_lists_english() -> None:
         "e",
         "engl",
         "xx",
-        None,
+        "de",
+        5,
     ],
 )
 def test_bad_or_unknown_language_is_rejected(language: Any) -> None:
@@ -122,12 +126,83 @@ def test_bad_or_unknown_language_is_rejected(language: Any) -> None:
     assert isinstance(info.value, ValueError)
 
 
+def test_russian_is_shipped_and_every_language_loads() -> None:
+    assert {"en", "ru"} <= set(available_languages())
+    for language in available_languages():
+        assert shipped(language).language == language
+
+
 def test_every_translation_keeps_the_english_keys(en: Library) -> None:
-    def shape(lib: Library) -> list[tuple[str, list[str]]]:
-        return [(week.key, [prompt.key for prompt in week.prompts]) for week in lib.weeks]
+    # Same weeks, prompts and practices in the same order, and as many starters per prompt:
+    # a stored week or note keeps only keys, and a compose link names a starter by its index.
+    def shape(lib: Library) -> list[tuple[str, list[tuple[str, str | None, int]]]]:
+        return [
+            (week.key, [(p.key, p.practice, len(p.starters)) for p in week.prompts])
+            for week in lib.weeks
+        ]
 
     for language in available_languages():
         assert shape(shipped(language)) == shape(en), language
+
+
+def test_a_translation_has_texts_of_its_own(en: Library) -> None:
+    ru = shipped("ru")
+    assert ru.first_week().key == en.first_week().key == "wishes"
+    assert ru.prompt("wishes-1").title != en.prompt("wishes-1").title
+    assert ru.prompt("wishes-1").starters[0].startswith("Мне бы хотелось")
+
+
+# --- the library of the language in effect ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flask_app() -> Any:
+    # Only the locale machinery is needed here: no database is touched.
+    from flask import Flask
+
+    from wishnotes import i18n
+
+    app = Flask(__name__)
+    i18n.init_app(app)
+    return app
+
+
+def test_outside_a_request_the_default_is_english() -> None:
+    assert shipped() is shipped("en")
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [("ru", "ru"), ("ru-RU,ru;q=0.9,en;q=0.8", "ru"), ("en-GB", "en"), ("de", "en"), ("", "en")],
+)
+def test_a_request_gets_the_library_of_its_language(
+    flask_app: Any, header: str, language: str
+) -> None:
+    with flask_app.test_request_context(headers={"Accept-Language": header}):
+        assert shipped() is shipped(language)
+
+
+def test_an_email_rendered_in_a_language_gets_its_library(flask_app: Any) -> None:
+    from wishnotes import i18n
+
+    with flask_app.test_request_context(headers={"Accept-Language": "en"}):
+        with i18n.in_language("ru"):
+            assert shipped() is shipped("ru")
+            assert shipped().prompt("rituals-1").title == "Мне не хватает…"
+        assert shipped() is shipped("en")
+    with flask_app.app_context(), i18n.in_language("ru"):
+        assert shipped() is shipped("ru")
+
+
+@pytest.mark.parametrize("code", ["de", "xx", "../ru", ""])
+def test_a_language_without_a_prompt_file_falls_back_to_english(
+    monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    # The interface may come to speak a language before its prompts are translated.
+    from wishnotes import i18n
+
+    monkeypatch.setattr(i18n, "current", lambda: code)
+    assert shipped() is shipped("en")
 
 
 # Indiscreet for someone glancing at the phone, or pressuring / blaming in tone.
@@ -186,6 +261,82 @@ def test_shipped_texts_avoid_indiscreet_or_pressuring_words(word: str) -> None:
 
 def test_shipped_texts_use_one_ellipsis_character() -> None:
     assert [where for where, text in _shipped_texts() if "..." in text] == []
+
+
+# Russian: the same care in Russian words (the English list above cannot see them). «должн»,
+# «обязан»: pressure; «измена» and the like: indiscreet; «ты всегда/никогда»: blame.
+FORBIDDEN_RU = [
+    r"секс",
+    r"эроти",
+    r"обнаж",
+    r"голы[йем]",
+    r"порн",
+    r"оргазм",
+    r"измен[аыуе]\b",
+    r"изменой\b",
+    r"предатель|предал",
+    r"вин[аыуе]\b|виноват",
+    r"наказ",
+    r"должн|должен",
+    r"обязан",
+    r"долг\b",
+    r"оценк|балл",
+    r"задани",
+    r"терап",
+    r"травм",
+    r"ты всегда\b",
+    r"ты никогда\b",
+]
+# Words that would give away a person's gender: short adjectives said of a person in their male
+# or female form, and «оба/обе». Texts use the present tense and impersonal forms instead.
+GENDERED_RU = (
+    r"\b(рады?|рада|готовы?|готова|уверены?|уверена|благодарен|благодарны?|счастливы?|счастлива|"
+    r"сам|сама|оба|обе|обоим|обеим|обоих|обеих)\b"
+)
+# A past-tense verb right after «я», «ты» or «партнёр» («я заметил», «ты сделала», «партнёр
+# написал») agrees with that person's gender.
+PAST_AFTER_PERSON_RU = r"\b(я|ты|партнёр)\s+(не\s+)?\w+(л|ла|лся|лась)\b"
+
+
+def _russian_texts() -> list[tuple[str, str]]:
+    return [(where, text) for where, text in _shipped_texts() if where.startswith("ru:")]
+
+
+@pytest.mark.parametrize("word", FORBIDDEN_RU)
+def test_russian_texts_avoid_indiscreet_or_pressuring_words(word: str) -> None:
+    pattern = re.compile(r"\b" + word, re.IGNORECASE)
+    assert [(where, text) for where, text in _russian_texts() if pattern.search(text)] == []
+
+
+def test_russian_texts_do_not_assume_a_gender() -> None:
+    gendered = re.compile(GENDERED_RU, re.IGNORECASE)
+    past = re.compile(PAST_AFTER_PERSON_RU, re.IGNORECASE)
+    hits = [
+        (where, text)
+        for where, text in _russian_texts()
+        if gendered.search(text) or past.search(text)
+    ]
+    assert hits == []
+
+
+def test_russian_typography() -> None:
+    # «ёлочки» for quotes, a spaced dash «—» rather than a hyphen.
+    bad = re.compile(r"[\"“”„]| - | -- ")
+    assert [(where, text) for where, text in _russian_texts() if bad.search(text)] == []
+
+
+def test_russian_starters_speak_to_the_partner_and_guidance_to_the_user() -> None:
+    # Partners say «ты» to each other; the app says «вы» to the person reading.
+    ru = shipped("ru")
+    you_polite = re.compile(r"\b(вы|вас|вам|вами|ваш\w*)\b", re.IGNORECASE)
+    you_familiar = re.compile(r"\b(ты|тебя|тебе|тобой|твой|твоя|твоё|твои|твоих|твоим\w*)\b", re.I)
+    for week in ru.weeks:
+        assert not you_familiar.search(week.summary), week.key
+        for prompt in week.prompts:
+            assert not you_familiar.search(prompt.guidance), prompt.key
+            assert not you_familiar.search(prompt.title), prompt.key
+            for starter in prompt.starters:
+                assert not you_polite.search(starter), (prompt.key, starter)
 
 
 def test_closeness_week_welcomes_a_wish_for_less(en: Library) -> None:

@@ -6,6 +6,10 @@ to both. It takes effect only when the other partner accepts, and reads "propose
 Either partner can end it at any moment and no reason is asked. Who ended it is not stored, so
 no page, log or database copy can say who "broke" it.
 
+A shipped agreement is shown in the viewer's own language: its key is sealed with the words,
+and a viewer sees the shipped title in their language, and the shipped text too as long as the
+sealed text is that agreement's shipped text in some language (not the proposer's own words).
+
 Access: every function that takes an agreement id raises PracticeNotFound for a malformed id,
 another pair's agreement, or any agreement when the user is not paired.
 """
@@ -29,6 +33,7 @@ from wishnotes.errors import (
     PracticeNotFound,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Agreement, User
 
 KIND = "agreement"
@@ -39,6 +44,14 @@ SHOWN = 100
 
 PROPOSED, AGREED, IN_EFFECT = "proposed", "agreed", "in effect"
 COMPLETE, ENDED = "complete", "ended"
+# What each state reads as on the page, in the viewer's language (the codes above never change).
+LABELS = {
+    PROPOSED: _l("proposed"),
+    AGREED: _l("agreed"),
+    IN_EFFECT: _l("in effect"),
+    COMPLETE: _l("complete"),
+    ENDED: _l("ended"),
+}
 
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -48,10 +61,15 @@ class Opened:
     """An agreement as its viewer may see it."""
 
     agreement: Agreement
-    title: str | None  # the shipped title, when it began from one
+    title: str | None  # the shipped title (in the viewer's language), when it began from one
     text: str | None  # None: the envelope did not open (changed after it was written)
     proposed_by_me: bool
     state: str  # proposed | agreed (starts later) | in effect | complete | ended
+
+    @property
+    def label(self) -> str:
+        """The state as the page says it ("in effect"), in the viewer's language."""
+        return str(LABELS[self.state])
 
     @property
     def can_accept(self) -> bool:
@@ -74,16 +92,17 @@ def propose(
     now: datetime,
 ) -> Agreement:
     """Propose an agreement to the partner: a shipped one (by key) or the user's own words."""
-    title = None
+    title = key = None
     if shipped_key:
         try:
             chosen = practice_texts.shipped().agreement(shipped_key)
         except LookupError:
-            raise InvalidInput("Please choose one of the agreements.", field="shipped") from None
-        title = chosen.title
+            chose = _l("Please choose one of the agreements.")
+            raise InvalidInput(chose, field="shipped") from None
+        title, key = chosen.title, chosen.key
         text = text if (text or "").strip() else chosen.text
     text = texts.lines(
-        text, max_chars=TEXT_MAX, field="text", empty="Please choose an agreement or write one."
+        text, max_chars=TEXT_MAX, field="text", empty=_l("Please choose an agreement or write one.")
     )
     _check_days(user, starts_on, ends_on, now=now)
     partner = pairing.partner_of(user)
@@ -92,7 +111,7 @@ def propose(
     ring = keyring.unlock(user=user, user_key=user_key)
     created = now
     agreement_id = uuid.uuid4().hex
-    body = json.dumps({"t": title, "b": text}, ensure_ascii=False)
+    body = json.dumps({"t": title, "b": text, "k": key}, ensure_ascii=False)
     agreement = Agreement(
         id=agreement_id,
         pair_id=user.pair_id,
@@ -175,14 +194,14 @@ def state_of(agreement: Agreement, *, today: date) -> str:
 def _check_days(user: User, starts_on: date | None, ends_on: date | None, *, now: datetime):
     today = timezones.local_date(now, user.timezone)
     if not isinstance(starts_on, date) or not today - timedelta(days=1) <= starts_on:
-        raise InvalidInput("Please choose a start day from today on.", field="starts_on")
+        raise InvalidInput(_l("Please choose a start day from today on."), field="starts_on")
     if starts_on > today + START_AHEAD:
-        raise InvalidInput("Please choose a start day within a year.", field="starts_on")
+        raise InvalidInput(_l("Please choose a start day within a year."), field="starts_on")
     if ends_on is not None:
         if ends_on < starts_on:
-            raise InvalidInput("The last day comes on or after the first.", field="ends_on")
+            raise InvalidInput(_l("The last day comes on or after the first."), field="ends_on")
         if ends_on - starts_on > LONGEST:
-            raise InvalidInput("Please keep it to a year at most.", field="ends_on")
+            raise InvalidInput(_l("Please keep it to a year at most."), field="ends_on")
 
 
 def _find(user: User, agreement_id: str) -> Agreement:
@@ -215,12 +234,16 @@ def _open(
             now=now,
         )
         data = json.loads(plain.decode("utf-8"))
-        title, text = data["t"], data["b"]
-        if not isinstance(text, str) or not (title is None or isinstance(title, str)):
+        title, text, key = data["t"], data["b"], data.get("k")
+        if not isinstance(text, str) or not all(
+            v is None or isinstance(v, str) for v in (title, key)
+        ):
             raise DecryptionFailed()
-    except (DecryptionFailed, ValueError, TypeError, KeyError):
+    except (DecryptionFailed, ValueError, TypeError, KeyError, AttributeError):
         # A damaged agreement shows as closed: nothing of it, and it cannot be accepted.
         title = text = None
+    else:
+        title, text = _in_viewers_language(key=key, title=title, text=text)
     return Opened(
         agreement=row,
         title=title,
@@ -228,3 +251,28 @@ def _open(
         proposed_by_me=row.proposer_id == ring.user.id,
         state=state_of(row, today=today),
     )
+
+
+def _in_viewers_language(
+    *, key: str | None, title: str | None, text: str
+) -> tuple[str | None, str]:
+    """Return a sealed agreement's title and text as the viewer should read them.
+
+    A shipped agreement's title comes in the viewer's language (wishnotes.i18n.current()); its
+    text too, when the sealed text is that agreement's shipped text in any language. Words of the
+    proposer's own stay exactly as sealed, and so does anything the shipped texts no longer know.
+    Agreements sealed before keys were kept are recognised by their title.
+    """
+    if title is None:
+        return title, text  # the proposer's own words from the start
+    every = practice_texts.every_language()
+    if key is None:
+        key = next((a.key for t in every for a in t.agreements if a.title == title), None)
+    try:
+        mine = practice_texts.shipped().agreement(key) if key else None
+    except LookupError:
+        mine = None
+    if mine is None:
+        return title, text
+    as_shipped = any(a.key == key and a.text == text for t in every for a in t.agreements)
+    return mine.title, mine.text if as_shipped else text

@@ -3,6 +3,10 @@
 Keys are stable: a person's answers are kept against them (inside their sealed deck state) and
 the matching tags are derived from them, so a key is never renamed or reused. One theme may be
 marked `intimate`; its cards appear only to a pair where both partners turned it on.
+
+Only keys are ever stored, never texts: every language's file has exactly the themes, cards,
+order and flags of the English one (checked when it loads), so partners who read different
+languages answer and match the same cards, each seeing them in their own language.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from wishnotes import i18n
 
 DATA_DIR = Path(__file__).with_name("wish_cards")
 FORMAT = 1
@@ -96,23 +102,50 @@ def load_deck(path: Path) -> Deck:
     return deck
 
 
-@functools.cache
-def deck(language: str = "en") -> Deck:
-    """Return the shipped deck of a language (read and validated once)."""
-    if not _LANGUAGE_RE.fullmatch(language or ""):
-        raise LookupError(f"no deck for {language!r}")
-    path = DATA_DIR / f"{language}.toml"
-    if not path.is_file():
-        raise LookupError(f"no deck for {language!r}")
-    return load_deck(path)
+def deck(language: str | None = None) -> Deck:
+    """Return the shipped deck of a language, by default the one in effect (`i18n.current()`).
+
+    A language without a card file gets the English deck. Each file is read and validated once.
+    """
+    code = i18n.normalize(language) if language else i18n.current()
+    return _shipped(code if code in languages() else i18n.DEFAULT)
 
 
 def find(key: str | None) -> Card | None:
-    """Return the shipped card with this key, or None (for keys that come from a link)."""
+    """Return the card with this key in the language in effect, or None (keys come from links)."""
     try:
         return deck().card(key) if key else None
     except LookupError:
         return None
+
+
+@functools.cache
+def languages() -> frozenset[str]:
+    """The language codes that have a card file."""
+    return frozenset(path.stem for path in DATA_DIR.glob("*.toml"))
+
+
+@functools.cache
+def _shipped(language: str) -> Deck:
+    loaded = load_deck(DATA_DIR / f"{language}.toml")
+    if language != i18n.DEFAULT:
+        _same_cards(loaded, _shipped(i18n.DEFAULT))
+    return loaded
+
+
+def _same_cards(translated: Deck, original: Deck) -> None:
+    """Refuse a translation whose themes, cards, order or flags differ from the original's."""
+
+    def shape(d: Deck) -> list[tuple[str, bool, tuple[str, ...]]]:
+        return [(t.key, t.intimate, tuple(c.key for c in t.cards)) for t in d.themes]
+
+    if shape(translated) != shape(original):
+        mine, theirs = set(translated.keys), set(original.keys)
+        raise DeckError(
+            f"{translated.language}.toml: themes, cards, order or flags differ from "
+            f"{original.language}.toml (missing {sorted(theirs - mine)}, "
+            f"extra {sorted(mine - theirs)})"
+        )
 
 
 def _theme(raw: object, where: str) -> Theme:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import redis
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -39,6 +40,10 @@ csrf = OriginCheckingCSRF()
 limiter = Limiter(key_func=get_remote_address)
 
 
+# Seconds before a Redis that does not answer is given up, for the job queue.
+REDIS_CONNECT_TIMEOUT, REDIS_TIMEOUT = 2, 5
+
+
 class FlaskHuey(Huey):
     """A huey queue bound to the app in the factory, the way the Flask extensions above are.
 
@@ -62,7 +67,14 @@ class FlaskHuey(Huey):
         if config["HUEY_IMMEDIATE"]:
             self.storage_class, self.storage_kwargs = MemoryStorage, {}
         elif config.get("REDIS_URL"):
-            self.storage_class, self.storage_kwargs = RedisStorage, {"url": config["REDIS_URL"]}
+            # A Redis that hangs is given up (the request goes on; the sweep delivers) rather
+            # than holding a page forever; the timeout is above the consumer's 1 s blocking read.
+            pool = redis.ConnectionPool.from_url(
+                config["REDIS_URL"],
+                socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+                socket_timeout=REDIS_TIMEOUT,
+            )
+            self.storage_class, self.storage_kwargs = RedisStorage, {"connection_pool": pool}
         else:
             filename = str(Path(app.instance_path) / "huey.sqlite3")
             self.storage_class, self.storage_kwargs = SqliteStorage, {"filename": filename}

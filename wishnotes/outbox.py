@@ -51,7 +51,19 @@ from email.message import Message
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -353,8 +365,8 @@ def empty_finished_bodies(*, now: datetime, retention: timedelta) -> int:
     """Empty the bodies of emails finished longer than `retention` ago; return how many.
 
     The row stays (its idempotency key keeps a cause from being sent twice, and it records what
-    happened); only the words go. Sent rows count from their sending, rows given up or skipped
-    from their queueing.
+    happened); only the words go, and a bulk body once no email still needs it. Sent rows count
+    from their sending, rows given up or skipped from their queueing.
     """
     cutoff = now - retention
     count = db.session.execute(
@@ -364,11 +376,22 @@ def empty_finished_bodies(*, now: datetime, retention: timedelta) -> int:
                 and_(OutboxEmail.status == SENT, OutboxEmail.sent_at <= cutoff),
                 and_(OutboxEmail.status.in_((FAILED, SKIPPED)), OutboxEmail.created_at <= cutoff),
             ),
-            or_(OutboxEmail.text_body != "", OutboxEmail.html_body != ""),
+            or_(
+                OutboxEmail.text_body != "",
+                OutboxEmail.html_body != "",
+                OutboxEmail.variant_id.is_not(None),
+            ),
         )
-        .values(text_body="", html_body="")
+        .values(text_body="", html_body="", variant_id=None)
         .execution_options(synchronize_session=False)
     ).rowcount
+    # A bulk body goes once no email uses it; one stored by a pass running now is younger.
+    db.session.execute(
+        delete(OutboxVariant).where(
+            OutboxVariant.created_at <= cutoff,
+            ~exists().where(OutboxEmail.variant_id == OutboxVariant.id),
+        )
+    )
     db.session.commit()
     return count
 

@@ -32,6 +32,7 @@ from wishnotes.errors import (
     PracticeNotFound,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Place, PlaceTurn, User
 
 NAME_KIND = "place"
@@ -128,7 +129,8 @@ def ended(*, user: User) -> list[Place]:
 
 def add_turn(*, user: User, user_key: bytes, place_id: str, text: str, now: datetime) -> PlaceTurn:
     """Add the user's lines to the place when it is their turn."""
-    text = texts.lines(text, max_chars=TURN_MAX, field="text", empty="Please write a line first.")
+    empty = _l("Please write a line first.")
+    text = texts.lines(text, max_chars=TURN_MAX, field="text", empty=empty)
     place = _find(user, place_id)
     if place.ended_at is not None:
         raise PlaceEnded()

@@ -1,7 +1,9 @@
 """The shipped texts of the practices: place starters and agreements, one TOML file per language.
 
 Validated strictly at load, like the prompt library (wishnotes.prompts): a broken file stops
-the app with a message naming the file and the entry, instead of showing half a list.
+the app with a message naming the file and the entry, instead of showing half a list. Every
+language has the same agreement keys; `shipped()` gives the texts in the language of the
+current request (wishnotes.i18n), and English for a language without a file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from wishnotes import i18n
+
 DATA_DIR = Path(__file__).with_name("practice_data")
 FORMAT = 1
 MIN_STARTERS = 6
@@ -24,13 +28,21 @@ MAX_TITLE_CHARS = 60
 MAX_AGREEMENT_CHARS = 300
 MAX_AGREEMENT_SENTENCES = 3
 STARTER_END = "…"
+FALLBACK = "en"
 
 _TOP_FIELDS = ("format", "language", "place", "agreements")
 _PLACE_FIELDS = ("starters",)
 _AGREEMENT_FIELDS = ("key", "title", "text")
 _LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
 _KEY_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_SENTENCE_END_RE = re.compile(r"[.!?]+[\"'\u201d\u2019\u00bb)\]]*(?=\s|$)")
+# Where a sentence ends, in any language: at . ! ? or an ellipsis (maybe behind closing quotes
+# or brackets, as English, German, French or Russian close them) before a space or the end; or
+# at an ideographic full stop, exclamation or question mark, which needs no space after it.
+_CLOSERS = "\"'\u201d\u2019\u00bb\u201c\u203a)\\]\u300d\u300f"
+_SENTENCE_END_RE = re.compile(
+    rf"[.!?\u2026]+[{_CLOSERS}]*(?=\s|$)|[\u3002\uff01\uff1f]+[{_CLOSERS}]*"
+)
+_SENTENCE_MARKS = ".!?\u2026\u3002\uff01\uff1f"
 
 
 class PracticeTextsError(ValueError):
@@ -81,19 +93,38 @@ def load_texts(path: Path) -> PracticeTexts:
     return _Parser(path.name, expected_language=path.stem).build(data)
 
 
-def shipped(language: str = "en") -> PracticeTexts:
-    """Return the shipped practice texts for a language code such as "en" (loaded once)."""
-    if not isinstance(language, str) or not _LANGUAGE_RE.fullmatch(language):
-        raise LookupError(f"not a language code: {language!r}")
-    return _shipped(language)
+def shipped(language: str | None = None) -> PracticeTexts:
+    """Return the shipped practice texts of a language ("ru", "ru-RU"), loaded once.
+
+    Without a language: the one in effect for this request or email (wishnotes.i18n.current()).
+    A language without a file of its own, or anything that is not a language code, gets English.
+    """
+    if language is None:
+        language = i18n.current()
+    code = language.replace("_", "-").split("-", 1)[0].lower() if isinstance(language, str) else ""
+    if code not in available_languages():
+        code = FALLBACK
+    return _shipped(code)
+
+
+def available_languages() -> tuple[str, ...]:
+    """Return the codes of the languages that have a practice text file, sorted."""
+    return _available_languages()
+
+
+def every_language() -> tuple[PracticeTexts, ...]:
+    """Return the shipped practice texts of every language (to recognise a text sealed in one)."""
+    return tuple(_shipped(code) for code in available_languages())
+
+
+@functools.cache
+def _available_languages() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in DATA_DIR.glob("*.toml") if _LANGUAGE_RE.fullmatch(p.stem)))
 
 
 @functools.cache
 def _shipped(language: str) -> PracticeTexts:
-    path = DATA_DIR / f"{language}.toml"
-    if not path.is_file():
-        raise LookupError(f"no practice texts for language {language!r}")
-    return load_texts(path)
+    return load_texts(DATA_DIR / f"{language}.toml")
 
 
 class _Parser:
@@ -153,7 +184,7 @@ class _Parser:
             if any(a.key == key for a in found):
                 self.fail(where, f"duplicate agreement key {key!r}")
             text = self.string(data["text"], where, MAX_AGREEMENT_CHARS)
-            sentences = len(_SENTENCE_END_RE.findall(text.rstrip(".!?") + "."))
+            sentences = len(_SENTENCE_END_RE.findall(text.rstrip(_SENTENCE_MARKS) + "."))
             if sentences > MAX_AGREEMENT_SENTENCES:
                 self.fail(where, f"text must be at most {MAX_AGREEMENT_SENTENCES} sentences")
             title = self.string(data["title"], where, MAX_TITLE_CHARS)

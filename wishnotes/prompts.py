@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from wishnotes import i18n
+
 DATA_DIR = Path(__file__).with_name("prompt_data")
+# Every language's file has the same keys, so a key stored with a pair's week or a note reads
+# in whatever language the reader uses; English is the library for a language without a file.
+FALLBACK_LANGUAGE = "en"
 FORMAT = 1
 DAYS_PER_WEEK = 7
 MIN_STARTERS = 3
@@ -126,9 +131,19 @@ def load_library(path: Path) -> Library:
     return _Parser(path.name, expected_language=path.stem).build(data)
 
 
-def shipped(language: str = "en") -> Library:
-    """Return the shipped prompt library for a language code such as "en" (loaded once)."""
+def shipped(language: str | None = None) -> Library:
+    """Return the shipped prompt library for a language code such as "en" (loaded once).
+
+    Without a code: the library of the language in effect (`wishnotes.i18n.current()`: the
+    request's, or the one an email is rendered in with `i18n.in_language`), or the English one
+    when that language has no prompt file. An explicit code must have a file.
+    """
     # One cache entry per code, so shipped() and shipped("en") return the same object.
+    if language is None:
+        try:
+            return _shipped_library(_check_language(i18n.current()))
+        except UnknownLanguageError:
+            return _shipped_library(FALLBACK_LANGUAGE)
     return _shipped_library(_check_language(language))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from wishnotes import envelopes, keyring, pairing, texts, timezones
 from wishnotes.errors import DecryptionFailed, InvalidInput, NotPaired, PracticeNotFound
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import RitualDone, RitualItem, User
 
 KIND = "ritual"
@@ -48,7 +49,7 @@ class Opened:
 def add_item(*, user: User, user_key: bytes, text: str, now: datetime) -> RitualItem:
     """Add an "I miss…" item to the pair's table, sealed to both partners."""
     text = texts.lines(
-        text, max_chars=TEXT_MAX, field="text", empty="Please write what you miss first."
+        text, max_chars=TEXT_MAX, field="text", empty=_l("Please write what you miss first.")
     )
     partner = pairing.partner_of(user)
     if partner is None:
@@ -127,7 +128,7 @@ def plan(*, user: User, item_id: str, day: date | None, now: datetime) -> Ritual
     if day is not None:
         today = timezones.local_date(now, user.timezone)
         if not today - timedelta(days=1) <= day <= today + PLAN_AHEAD:
-            raise InvalidInput("Please choose a day from today to a year ahead.", field="day")
+            raise InvalidInput(_l("Please choose a day from today to a year ahead."), field="day")
     item.planned_on = day
     _touch(item, user, now)
     db.session.commit()
@@ -139,7 +140,7 @@ def mark_done(*, user: User, item_id: str, day: date, now: datetime) -> RitualIt
     item = _find(user, item_id)
     today = timezones.local_date(now, user.timezone)
     if not isinstance(day, date) or not today - DONE_BEHIND <= day <= today:
-        raise InvalidInput("Please choose the day it happened, today or earlier.", field="day")
+        raise InvalidInput(_l("Please choose the day it happened, today or earlier."), field="day")
     known = db.session.get(RitualDone, (item.id, day))
     if known is None:
         db.session.add(RitualDone(item_id=item.id, done_on=day))

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import mail, outbox, program, timezones, together
+from wishnotes import database, mail, outbox, program, timezones, together
 from wishnotes.extensions import db
 from wishnotes.models import ProgramWeek, ScheduleMark, User
 
@@ -103,14 +103,30 @@ class _Pass:
         return self.stored[key]
 
 
-def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
-    query = select(*_USER_COLUMNS).where(
+def weekly_slot(zone: str, hour: datetime):
+    """The users of one zone whose weekly email falls in this local hour."""
+    return select(*_USER_COLUMNS).where(
         User.timezone == zone,
         User.weekly_email.is_(True),
         User.weekly_weekday == hour.weekday(),
         User.weekly_hour == hour.hour,
         User.pair_id.is_not(None),
     )
+
+
+def daily_slot(zone: str, hour: datetime):
+    """The users of one zone whose daily email falls in this local hour (not on the weekly day)."""
+    return select(*_USER_COLUMNS).where(
+        User.timezone == zone,
+        User.daily_email.is_(True),
+        User.daily_hour == hour.hour,
+        User.pair_id.is_not(None),
+        or_(User.weekly_email.is_(False), User.weekly_weekday != hour.weekday()),
+    )
+
+
+def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
+    query = weekly_slot(zone, hour)
     period = weekly_period(hour)
     queued = 0
     for users in _batches(query, run.batch_size):
@@ -129,14 +145,7 @@ def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
 
 
 def _queue_daily(run: _Pass, zone: str, hour: datetime) -> int:
-    weekday = hour.weekday()
-    query = select(*_USER_COLUMNS).where(
-        User.timezone == zone,
-        User.daily_email.is_(True),
-        User.daily_hour == hour.hour,
-        User.pair_id.is_not(None),
-        or_(User.weekly_email.is_(False), User.weekly_weekday != weekday),
-    )
+    query = daily_slot(zone, hour)
     period = hour.date().isoformat()
     queued = 0
     for users in _batches(query, run.batch_size):
@@ -155,9 +164,7 @@ def _batches(query, batch_size: int) -> Iterator[list[Any]]:
     """Yield the query's rows in id order, batch_size at a time (keyset, so no OFFSET scans)."""
     last_id = 0
     while True:
-        rows = db.session.execute(
-            query.where(User.id > last_id).order_by(User.id).limit(batch_size)
-        ).all()
+        rows = db.session.execute(page(query, after=last_id, size=batch_size)).all()
         if not rows:
             return
         yield rows
@@ -166,10 +173,15 @@ def _batches(query, batch_size: int) -> Iterator[list[Any]]:
         last_id = rows[-1].id
 
 
+def page(query, *, after: int, size: int):
+    """The next batch of a slot: served in id order by the slot's index (see models)."""
+    return query.where(User.id > after).order_by(User.id).limit(size)
+
+
 def _week_statuses(pair_ids: set[int], *, now: datetime) -> dict[int, program.WeekStatus]:
     weeks = db.session.scalars(
         select(ProgramWeek).where(
-            ProgramWeek.pair_id.in_(pair_ids), ProgramWeek.finished_at.is_(None)
+            database.one_of(ProgramWeek.pair_id, pair_ids), ProgramWeek.finished_at.is_(None)
         )
     )
     return {week.pair_id: program.status_of(week, now=now) for week in weeks}

@@ -12,20 +12,22 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from wishnotes import database
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Agreement, Place, PlaceTurn, PracticeSeen, RitualItem, User
 
 RITUALS, PLACES, AGREEMENTS = "rituals", "places", "agreements"
 PRACTICES = (RITUALS, PLACES, AGREEMENTS)
 
-# What each kind of news says on the home page; {name} is the partner.
+# What each kind of news says on the home page, in the viewer's language; %(name)s is the partner.
 MESSAGES = {
-    "ritual-added": "{name} added something to your table",
-    "ritual-changed": "{name} has been at your table",
-    "place-turn": "{name} added to your place",
-    "place-started": "{name} started a place for the two of you",
-    "agreement-proposed": "{name} proposed an agreement",
-    "agreement-accepted": "{name} accepted an agreement",
+    "ritual-added": _l("%(name)s added something to your table"),
+    "ritual-changed": _l("%(name)s has been at your table"),
+    "place-turn": _l("%(name)s added to your place"),
+    "place-started": _l("%(name)s started a place for the two of you"),
+    "agreement-proposed": _l("%(name)s proposed an agreement"),
+    "agreement-accepted": _l("%(name)s accepted an agreement"),
 }
 # The first of these that applies is the one shown for its practice.
 _ORDER = (
@@ -85,7 +87,8 @@ def news(*, user: User, partner: User | None) -> list[News]:
     for kind in _ORDER:
         practice = _PRACTICE_OF[kind]
         if kind in kinds and practice not in shown:
-            shown[practice] = News(practice, MESSAGES[kind].format(name=partner.display_name))
+            message = str(MESSAGES[kind]) % {"name": partner.display_name}
+            shown[practice] = News(practice, message)
     return list(shown.values())
 
 
@@ -102,7 +105,7 @@ def _news_kinds(pairs: dict[int, int]) -> dict[int, set[str]]:
         (row.user_id, row.practice): row.seen_at
         for row in db.session.execute(
             select(PracticeSeen.user_id, PracticeSeen.practice, PracticeSeen.seen_at).where(
-                PracticeSeen.user_id.in_(list(pairs))
+                database.one_of(PracticeSeen.user_id, pairs)
             )
         )
     }
@@ -138,32 +141,32 @@ def _latest(pair_ids: set[int]):
     collect(
         "ritual-added",
         select(RitualItem.pair_id, RitualItem.author_id, func.max(RitualItem.created_at))
-        .where(RitualItem.pair_id.in_(pair_ids))
+        .where(database.one_of(RitualItem.pair_id, pair_ids))
         .group_by(RitualItem.pair_id, RitualItem.author_id),
     )
     collect(
         "ritual-changed",
         select(RitualItem.pair_id, RitualItem.activity_by_id, func.max(RitualItem.activity_at))
-        .where(RitualItem.pair_id.in_(pair_ids))
+        .where(database.one_of(RitualItem.pair_id, pair_ids))
         .group_by(RitualItem.pair_id, RitualItem.activity_by_id),
     )
     collect(
         "place-turn",
         select(PlaceTurn.pair_id, PlaceTurn.writer_id, func.max(PlaceTurn.created_at))
-        .where(PlaceTurn.pair_id.in_(pair_ids))
+        .where(database.one_of(PlaceTurn.pair_id, pair_ids))
         .group_by(PlaceTurn.pair_id, PlaceTurn.writer_id),
     )
     collect(
         "place-started",
         select(Place.pair_id, Place.started_by_id, func.max(Place.created_at))
-        .where(Place.pair_id.in_(pair_ids), Place.ended_at.is_(None))
+        .where(database.one_of(Place.pair_id, pair_ids), Place.ended_at.is_(None))
         .group_by(Place.pair_id, Place.started_by_id),
     )
     collect(
         "agreement-proposed",
         select(Agreement.pair_id, Agreement.proposer_id, func.max(Agreement.created_at))
         .where(
-            Agreement.pair_id.in_(pair_ids),
+            database.one_of(Agreement.pair_id, pair_ids),
             Agreement.accepted_at.is_(None),
             Agreement.ended_at.is_(None),
         )
@@ -173,7 +176,7 @@ def _latest(pair_ids: set[int]):
     accepted = {}
     for pair_id, proposer_id, at in db.session.execute(
         select(Agreement.pair_id, Agreement.proposer_id, func.max(Agreement.accepted_at))
-        .where(Agreement.pair_id.in_(pair_ids), Agreement.accepted_at.is_not(None))
+        .where(database.one_of(Agreement.pair_id, pair_ids), Agreement.accepted_at.is_not(None))
         .group_by(Agreement.pair_id, Agreement.proposer_id)
     ):
         accepted[(pair_id, proposer_id)] = at

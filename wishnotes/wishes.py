@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from wishnotes import cards, crypto, envelopes, keyring, pairing
 from wishnotes.errors import CardNotFound, DecryptionFailed, InvalidInput, NotPaired, TooManyChanges
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import User, WishDeck, WishKey
 
 ANSWERS = ("yes", "maybe", "no")
@@ -79,7 +80,7 @@ def open_deck(*, user: User, user_key: bytes, now: datetime) -> Deck:
 def answer(*, user: User, user_key: bytes, card_key: str, choice: str, now: datetime) -> Deck:
     """Record the user's answer to one card (or change it, with the delay and the limit)."""
     if choice not in ANSWERS:
-        raise InvalidInput("Please choose one of the answers.", field="choice")
+        raise InvalidInput(_l("Please choose one of the answers."), field="choice")
     card = _card(card_key)
     ctx = _load(user, user_key, now=now)
     if card not in _view(ctx, now=now).cards:  # the "Closer" cards, before both chose them

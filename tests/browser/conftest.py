@@ -153,11 +153,13 @@ def new_phone(
     service_workers: bool = False,
     timezone_id: str | None = None,
     viewport: dict | None = None,
+    locale: str | None = None,
 ):
     """Open a phone-sized browser context (no service worker unless asked) and its first page."""
     context = browser.new_context(
         viewport=viewport or PHONE,
         timezone_id=timezone_id,
+        locale=locale,  # also the Accept-Language the phone sends
         is_mobile=True,
         has_touch=True,
         device_scale_factor=2,

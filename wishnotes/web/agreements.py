@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
@@ -53,7 +54,7 @@ def propose():
         except Locked:
             return locked_with_words(form.text.data, url_for("agreements.propose"))
         else:
-            flash("Your proposal is waiting for your partner. Until then it reads “proposed”.")
+            flash(_("Your proposal is waiting for your partner. Until then it reads “proposed”."))
             return redirect(url_for("agreements.index"))
     texts = {item.key: item for item in agreements.shipped()}
     return render_form("together/propose.html", form, texts=texts)
@@ -66,9 +67,9 @@ def accept(agreement_id: str):
         try:
             agreements.accept(user=current_user, agreement_id=agreement_id, now=now())
         except AgreementSettled as exc:
-            flash(exc.message)
+            flash(str(exc.message))
         else:
-            flash("You have agreed. It holds from its first day.")
+            flash(_("You have agreed. It holds from its first day."))
     return redirect(url_for("agreements.index"))
 
 
@@ -77,7 +78,7 @@ def accept(agreement_id: str):
 def end(agreement_id: str):
     if ActionForm().validate_on_submit():
         agreements.end(user=current_user, agreement_id=agreement_id, now=now())
-        flash("It has ended. No reason is needed.")
+        flash(_("It has ended. No reason is needed."))
     return redirect(url_for("agreements.index"))
 
 
@@ -89,7 +90,10 @@ def listen():
     if partner is None:
         raise NotPaired()
     form = ListenForm(request.args, minutes="10", speaker="me")
-    form.speaker.choices = [SelectChoice("me", "Me"), SelectChoice("partner", partner.display_name)]
+    form.speaker.choices = [
+        SelectChoice("me", _("Me")),
+        SelectChoice("partner", partner.display_name),
+    ]
     if not (request.args and form.validate()):
         return render_template("together/listen.html", form=form, partner=partner, timer=None)
     minutes = int(form.minutes.data)
@@ -108,7 +112,7 @@ def listen():
 def _agreement_form() -> AgreementForm:
     form = AgreementForm()
     form.shipped.choices = [SelectChoice(item.key, item.title) for item in agreements.shipped()] + [
-        SelectChoice(OWN_WORDS, "Something in my own words")
+        SelectChoice(OWN_WORDS, _("Something in my own words"))
     ]
     if not form.is_submitted():
         form.shipped.data = request.args.get("shipped") or OWN_WORDS

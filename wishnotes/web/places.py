@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import places, practice_texts, program, together
@@ -35,9 +36,9 @@ def start():
                 user=current_user, user_key=keys.user_key(), name=form.name.data, now=now()
             )
         except (InvalidInput, PlaceOpen) as exc:
-            flash(exc.message)
+            flash(str(exc.message))
         else:
-            flash("Your place has begun. You write the first lines.")
+            flash(_("Your place has begun. You write the first lines."))
     return redirect(url_for("places.current"))
 
 
@@ -57,7 +58,7 @@ def turn(place_id: str):
         except InvalidInput as exc:
             form_error(form, exc)
         except (NotYourTurn, PlaceEnded) as exc:
-            form.form_errors.append(exc.message)
+            form.form_errors.append(str(exc.message))
         except Locked:
             return locked_with_words(form.text.data, url_for("places.current"))
         else:
@@ -70,7 +71,7 @@ def turn(place_id: str):
 def end(place_id: str):
     if ActionForm().validate_on_submit():
         places.end_place(user=current_user, place_id=place_id, now=now())
-        flash("The place has ended. It stays here to read, and a new one can begin.")
+        flash(_("The place has ended. It stays here to read, and a new one can begin."))
     return redirect(url_for("places.current"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import cards, program, rituals, timezones, together
@@ -12,6 +13,7 @@ from wishnotes.extensions import db
 from wishnotes.web import keys
 from wishnotes.web.forms import ActionForm, RitualDayForm, RitualForm
 from wishnotes.web.navigation import form_error, render_form
+from wishnotes.web.together import day as say_day
 from wishnotes.web.together import locked_with_words, practice_errors, seen
 
 bp = Blueprint("rituals", __name__, url_prefix="/together/table")
@@ -27,9 +29,9 @@ def table():
     )
     # Every item begins "I miss…"; a week prompt's starter may offer other words, and a shared
     # wish card ("Add to our Table of Trust") its own.
-    form.text.data = found[1].rstrip("…").rstrip() + " " if found is not None else "I miss "
+    form.text.data = found[1].rstrip("…").rstrip() + " " if found is not None else _("I miss") + " "
     if wish := cards.find(request.args.get("wish")):
-        form.text.data = f"I miss {wish.text[:1].lower()}{wish.text[1:]}"
+        form.text.data = _("I miss %(wish)s", wish=wish.text[:1].lower() + wish.text[1:])
     return _page(form)
 
 
@@ -47,7 +49,7 @@ def add():
         except Locked:
             return locked_with_words(form.text.data, url_for("rituals.table"))
         else:
-            flash("It is on your table now.")
+            flash(_("It is on your table now."))
             return redirect(url_for("rituals.table"))
     return _page(form)
 
@@ -64,7 +66,7 @@ def archived():
 def welcome(item_id: str):
     _checked(ActionForm())
     rituals.welcome(user=current_user, item_id=item_id, now=now())
-    flash("You said: let's bring it back.")
+    flash(_("You said: let's bring it back."))
     return _back(item_id)
 
 
@@ -73,7 +75,7 @@ def welcome(item_id: str):
 def plan(item_id: str):
     form = _checked(RitualDayForm())
     rituals.plan(user=current_user, item_id=item_id, day=form.day.data, now=now())
-    flash("The day is planned." if form.day.data else "The plan is cleared.")
+    flash(_("The day is planned.") if form.day.data else _("The plan is cleared."))
     return _back(item_id)
 
 
@@ -83,7 +85,7 @@ def done(item_id: str):
     form = _checked(RitualDayForm())
     day = form.day.data or _today()
     rituals.mark_done(user=current_user, item_id=item_id, day=day, now=now())
-    flash(f"Written down: done on {day.day} {day:%B}.")
+    flash(_("Written down: done on %(day)s.", day=say_day(day)))
     return _back(item_id)
 
 
@@ -93,7 +95,7 @@ def archive(item_id: str):
     _checked(ActionForm())
     restore = request.form.get("restore") == "1"
     rituals.archive(user=current_user, item_id=item_id, now=now(), restore=restore)
-    flash("It is back on the table." if restore else "It is in the archive now.")
+    flash(_("It is back on the table.") if restore else _("It is in the archive now."))
     return redirect(url_for("rituals.archived" if not restore else "rituals.table"))
 
 
@@ -106,7 +108,7 @@ def _page(form: RitualForm):
 def _checked(form):
     """Return a submitted form whose token and fields are valid, else a calm 4xx."""
     if not form.validate_on_submit():
-        raise InvalidInput(" ".join(e for errors in form.errors.values() for e in errors))
+        raise InvalidInput(" ".join(str(e) for errors in form.errors.values() for e in errors))
     return form
 
 
@@ -122,6 +124,6 @@ def _today():
 def _invalid(exc: InvalidInput):
     # A day out of range or a damaged form: the table again, with the reason above it.
     db.session.rollback()
-    flash(exc.message or "Please check the day and try again.")
-    body, _ = _page(RitualForm(formdata=None))
+    flash(str(exc.message) or _("Please check the day and try again."))
+    body, _status = _page(RitualForm(formdata=None))
     return body, 422

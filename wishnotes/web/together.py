@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from babel.dates import format_date
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from wishnotes import pairing, timezones, together
+from wishnotes import i18n, pairing, timezones, together
 from wishnotes.clock import now
 from wishnotes.errors import DecryptionFailed, KeyChanged, NotPaired, PracticeNotFound
+from wishnotes.i18n import _l
 from wishnotes.web.errors import render_error
 
 bp = Blueprint("together", __name__, url_prefix="/together")
 
-UNREADABLE = "This could not be opened, so nothing of it is shown. It may have been changed."
+UNREADABLE = _l("This could not be opened, so nothing of it is shown. It may have been changed.")
 
 
 @bp.app_template_global()
@@ -27,15 +30,15 @@ def together_news() -> list[together.News]:
 
 @bp.app_template_filter("day")
 def day(value: date | datetime) -> str:
-    """Return a day as people say it: "14 March", with the year when it is not this one."""
+    """Return a day as people say it: "14 March" ("14 марта"), with the year when not this one."""
     shown = (
         value.astimezone(timezones.zone(current_user.timezone)).date()
         if isinstance(value, datetime)
         else value
     )
     this_year = timezones.local_date(now(), current_user.timezone).year
-    text = f"{shown.day} {shown:%B}"
-    return text if shown.year == this_year else f"{text} {shown.year}"
+    pattern = "d MMMM" if shown.year == this_year else "d MMMM y"
+    return format_date(shown, pattern, locale=i18n.current())
 
 
 def practice_errors(practice_bp: Blueprint) -> None:
@@ -43,26 +46,26 @@ def practice_errors(practice_bp: Blueprint) -> None:
 
     @practice_bp.errorhandler(PracticeNotFound)
     def _not_found(exc: PracticeNotFound):
-        return render_error(404, exc.message)
+        return render_error(404, str(exc.message))
 
     @practice_bp.errorhandler(NotPaired)
     def _not_paired(exc: NotPaired):
-        flash(exc.message)
+        flash(str(exc.message))
         return redirect(url_for("pairing.index"))
 
     @practice_bp.errorhandler(KeyChanged)
     def _key_changed(exc: KeyChanged):
         page = render_template(
             "notes/problem.html",
-            title="Your partner's key has changed",
-            message=exc.message,
+            title=_("Your partner's key has changed"),
+            message=str(exc.message),
             key=True,
         )
         return page, 409
 
     @practice_bp.errorhandler(DecryptionFailed)
     def _unreadable(exc: DecryptionFailed):
-        return render_error(422, UNREADABLE)
+        return render_error(422, str(UNREADABLE))
 
 
 def locked_with_words(words: str | None, back: str):
@@ -79,6 +82,6 @@ def seen(practice: str) -> None:
 @login_required
 def index():
     if current_user.pair_id is None:
-        flash(NotPaired.message)
+        flash(str(NotPaired.message))
         return redirect(url_for("pairing.index"))
     return render_template("together/index.html")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import cards as wish_cards
@@ -16,6 +17,7 @@ from wishnotes.errors import (
     NotPaired,
     TooManyChanges,
 )
+from wishnotes.i18n import _l
 from wishnotes.web import keys
 from wishnotes.web.errors import render_error
 from wishnotes.web.forms import ActionForm, AnswerForm
@@ -23,8 +25,8 @@ from wishnotes.web.forms import ActionForm, AnswerForm
 bp = Blueprint("wishes", __name__, url_prefix="/wishes")
 
 # Three answers of equal weight, in this order everywhere; "skip" is a link, not an answer.
-CHOICES = {"yes": "Yes", "maybe": "Maybe", "no": "Not for me"}
-CLOSED = (
+CHOICES = {"yes": _l("Yes"), "maybe": _l("Maybe"), "no": _l("Not for me")}
+CLOSED = _l(
     "The wish cards could not be opened, so nothing of them is shown. Something about them may "
     "have been changed outside the app."
 )
@@ -32,26 +34,30 @@ CLOSED = (
 
 @bp.errorhandler(NotPaired)
 def _not_paired(exc: NotPaired):
-    flash("Wish cards are for two. Once you are paired, you can start.")
+    flash(_("Wish cards are for two. Once you are paired, you can start."))
     return redirect(url_for("pairing.index"))
 
 
 @bp.errorhandler(CardNotFound)
 def _no_card(exc: CardNotFound):
-    return render_error(404, exc.message)
+    return render_error(404, str(exc.message))
 
 
 @bp.errorhandler(KeyChanged)
 def _key_changed(exc: KeyChanged):
     page = render_template(
-        "notes/problem.html", title="Your partner's key has changed", message=exc.message, key=True
+        "notes/problem.html",
+        title=_("Your partner's key has changed"),
+        message=str(exc.message),
+        key=True,
     )
     return page, 409
 
 
 @bp.errorhandler(DecryptionFailed)
 def _closed(exc: DecryptionFailed):
-    return render_template("notes/problem.html", title="The cards stay closed", message=CLOSED), 422
+    title = _("The cards stay closed")
+    return render_template("notes/problem.html", title=title, message=str(CLOSED)), 422
 
 
 @bp.get("/")
@@ -75,7 +81,7 @@ def card(card_key: str):
                 now=now(),
             )
         except (InvalidInput, TooManyChanges) as exc:
-            flash(exc.message)
+            flash(str(exc.message))
             return redirect(url_for("wishes.card", card_key=card_key))
         return _to_next(deck, after=card_key)
     deck = wishes.open_deck(user=current_user, user_key=keys.user_key(), now=now())
@@ -118,9 +124,9 @@ def closer():
         on = request.form.get("on") == "1"
         wishes.set_intimate(user=current_user, user_key=keys.user_key(), on=on, now=now())
         flash(
-            "The “Closer” cards are on for you. They appear once you have both turned them on."
+            _("The “Closer” cards are on for you. They appear once you have both turned them on.")
             if on
-            else "The “Closer” cards are off."
+            else _("The “Closer” cards are off.")
         )
     return redirect(url_for("wishes.index"))
 
@@ -128,6 +134,6 @@ def closer():
 def _to_next(deck: wishes.Deck, *, after: str):
     following = deck.next_unanswered(after=after)
     if following is None:
-        flash("That was the last card for now. You can change an answer from the list.")
+        flash(_("That was the last card for now. You can change an answer from the list."))
         return redirect(url_for("wishes.index"))
     return redirect(url_for("wishes.card", card_key=following.key))
