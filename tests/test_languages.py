@@ -283,3 +283,16 @@ def test_error_pages_are_russian_while_the_database_is_down(outage_app):  # noqa
         assert welcome.status_code == 200 and "Записки для двоих" in _page(welcome)
     finally:
         outage.restore()
+
+
+def test_the_offline_page_kept_by_a_russian_page_is_russian(client):
+    worker = client.get("/sw.js?lang=ru").get_data(as_text=True)
+    assert 'const OFFLINE = "/offline?lang=ru";' in worker
+    shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", worker).group(1))
+    assert "/offline?lang=ru" in shell and "/offline" not in shell
+    page = _page(client.get("/offline?lang=ru"))  # fetched without cookies
+    assert HTML_RU in page and "Сейчас нет связи" in page
+    assert 'const OFFLINE = "/offline";' in _page(client.get("/sw.js"))
+    assert "No connection" in _page(client.get("/offline"))
+    # An unknown language falls back to the browser's, and then English.
+    assert 'const OFFLINE = "/offline";' in _page(client.get("/sw.js?lang=xx"))

@@ -254,6 +254,9 @@
   }
 
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    navigator.serviceWorker.register("/sw.js").catch(function () { /* optional */ });
+    // The offline page it keeps is in this page's language (English needs no parameter).
+    var lang = root.getAttribute("lang");
+    var worker = "/sw.js" + (lang && lang !== "en" ? "?lang=" + encodeURIComponent(lang) : "");
+    navigator.serviceWorker.register(worker).catch(function () { /* optional */ });
   }
 })();
