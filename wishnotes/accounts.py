@@ -26,6 +26,7 @@ from wishnotes import (
     logins,
     lookalikes,
     preferences,
+    submissions,
     timezones,
 )
 from wishnotes.errors import (
@@ -62,7 +63,8 @@ class Unlocked:
 
 @dataclass(frozen=True, repr=False)
 class Registration(Unlocked):
-    recovery_key: bytes
+    # None when the same registration form was posted again: the key went to the first post.
+    recovery_key: bytes | None
 
 
 @functools.cache
@@ -167,18 +169,25 @@ def register(
     now: datetime,
     timezone: str | None = None,
     language: str | None = None,
+    submission_key: str | None = None,
 ) -> Registration:
     """Create an account with fresh keys; return it with its user key and recovery key.
 
     `timezone` is the person's IANA zone as their browser reported it; a missing or unknown
     one leaves UTC (the email settings page changes it), it never stops a registration.
     `language` is the one the registration page was shown in (English when unknown).
+
+    A `submission_key` (see wishnotes.submissions) that already made an account, posted again
+    with the same address and password (a double click, or a form resent when its answer
+    never arrived), returns that account unlocked, with `recovery_key` None: the key went to
+    the first post only and is never stored. Any other form with a taken address: EmailTaken.
     """
     email = normalize_email(email)
     display_name = check_display_name(display_name)
     check_password(password, email=email)
+    submission_key = submissions.checked(submission_key)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken()
+        return _registered_before(email, password=password, key=submission_key, kdf=kdf)
     _check_look_alike(email)
 
     user_key = crypto.new_key()
@@ -202,13 +211,14 @@ def register(
         key_id=public.key_id,
         timezone=_zone_or_default(timezone),
         language=i18n.normalize(language) or i18n.DEFAULT,
+        submission_key=submission_key,
     )
     db.session.add(user)
     try:
         db.session.flush()  # the id is bound into every wrapped key
-    except IntegrityError:
+    except IntegrityError:  # the address was taken meanwhile, perhaps by this same form
         db.session.rollback()
-        raise EmailTaken() from None
+        return _registered_before(email, password=password, key=submission_key, kdf=kdf)
     user.weekly_weekday, user.weekly_hour = preferences.default_slot(user.id)
     user.daily_hour = user.weekly_hour
 
@@ -225,8 +235,28 @@ def register(
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise EmailTaken() from None
+        return _registered_before(email, password=password, key=submission_key, kdf=kdf)
     return Registration(user=user, user_key=user_key, recovery_key=recovery_key)
+
+
+def _registered_before(
+    email: str, *, password: str, key: str | None, kdf: KdfRunner
+) -> Registration:
+    """Return the account this same form made, unlocked by its password; else EmailTaken.
+
+    The key alone never signs anyone in: the post must also carry that account's password,
+    so it opens nothing a login with the same address and password would not.
+    """
+    user = db.session.scalar(select(User).where(User.email == email)) if key else None
+    if user is None or user.submission_key is None:
+        raise EmailTaken()
+    if not hmac.compare_digest(user.submission_key.encode(), key.encode()):
+        raise EmailTaken()
+    try:
+        unlocked = authenticate(email=email, password=password, kdf=kdf)
+    except InvalidCredentials:
+        raise EmailTaken() from None
+    return Registration(user=unlocked.user, user_key=unlocked.user_key, recovery_key=None)
 
 
 def _zone_or_default(name: str | None) -> str:

@@ -50,10 +50,18 @@ def register():
                 kdf=keys.kdf(),
                 now=now(),
                 language=i18n.current(),
+                submission_key=form.submission_key.data,
             )
         except InvalidInput as exc:
             form_error(form, exc)
         else:
+            if reg.recovery_key is None:
+                # This same form again (a double click, or its answer never arrived): the account
+                # the first post made, signed in. Its kit went to that post only and is never
+                # stored; until one is confirmed, every page leads to making a new kit.
+                logins.sign_in(reg.user)
+                target = safe_next(request.args.get("next")) or url_for("main.home")
+                return _unlocked_redirect(reg.user_key, target)
             preferences.adopt_timezone(user=reg.user, name=form.browser_timezone.data)
             logins.sign_in(reg.user)
             cookie = keys.open_session(reg.user_key)

@@ -33,7 +33,19 @@ def _password_kw(autocomplete: str) -> dict:
     return {"autocomplete": autocomplete, "maxlength": PASSWORD_MAX}
 
 
-class RegisterForm(FlaskForm):
+class OnceForm(FlaskForm):
+    """A form that creates something: a second post of the same form creates nothing more.
+
+    The key is minted with the form and posted back with it (see wishnotes.submissions); a
+    form shown again after an error keeps the key it was posted with.
+    """
+
+    submission_key = HiddenField(
+        default=submissions.mint, validators=[Length(max=submissions.KEY_LENGTH)]
+    )
+
+
+class RegisterForm(OnceForm):
     email = EmailField(
         _l("Email"),
         validators=[DataRequired(_l("Please enter your email address."))],
@@ -91,18 +103,6 @@ class LanguageForm(FlaskForm):
         validate_choice=False,
     )
     next = HiddenField()
-
-
-class OnceForm(FlaskForm):
-    """A form that creates something: a second post of the same form creates nothing more.
-
-    The key is minted with the form and posted back with it (see wishnotes.submissions); a
-    form shown again after an error keeps the key it was posted with.
-    """
-
-    submission_key = HiddenField(
-        default=submissions.mint, validators=[Length(max=submissions.KEY_LENGTH)]
-    )
 
 
 class InviteForm(OnceForm):
@@ -376,7 +376,7 @@ class EmailSettingsForm(FlaskForm):
 # --- practices around the notes ------------------------------------------------------------
 
 
-class RitualForm(FlaskForm):
+class RitualForm(OnceForm):
     text = TextAreaField(
         _l("I miss…"),
         description=_l("A small ritual or tradition you shared. Up to 300 characters."),
@@ -391,14 +391,14 @@ class RitualDayForm(FlaskForm):
     day = DateField(_l("Day"), validators=[Optional()], render_kw={"autocomplete": "off"})
 
 
-class PlaceStartForm(FlaskForm):
+class PlaceStartForm(OnceForm):
     name = StringField(
         _l("A name for the place, if you like"),
         render_kw={"maxlength": PLACE_NAME_MAX, "autocomplete": "off"},
     )
 
 
-class PlaceTurnForm(FlaskForm):
+class PlaceTurnForm(OnceForm):
     text = TextAreaField(
         _l("Your lines"),
         description=_l("Up to 600 characters. Then it is your partner's turn."),
@@ -407,7 +407,7 @@ class PlaceTurnForm(FlaskForm):
     )
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(OnceForm):
     shipped = RadioField(_l("What would you like to agree on?"), validate_choice=False)
     text = TextAreaField(
         _l("In your own words"),
