@@ -36,6 +36,7 @@ from wishnotes.errors import (
     StoredKdfRefused,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.kdf import KdfRunner
 from wishnotes.models import Pair, User, WishDeck, WishKey
 
@@ -81,13 +82,13 @@ def normalize_email(raw: str) -> str:
     """
     raw = unicodedata.normalize("NFKC", raw or "").strip()
     if not raw:
-        raise InvalidInput("Please enter your email address.", field="email")
+        raise InvalidInput(_l("Please enter your email address."), field="email")
     if len(raw) > EMAIL_MAX:
-        raise InvalidInput("That email address is too long.", field="email")
+        raise InvalidInput(_l("That email address is too long."), field="email")
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
-        raise InvalidInput("That does not look like an email address.", field="email") from None
+        raise InvalidInput(_l("That does not look like an email address."), field="email") from None
     return result.normalized.lower()
 
 
@@ -95,14 +96,17 @@ def _check_look_alike(email: str) -> None:
     """Refuse an address that could pass for another one (see wishnotes.lookalikes)."""
     if lookalikes.mixes_alphabets(email):
         raise InvalidInput(
-            "This address mixes letters from different alphabets that look alike. "
-            "Please type it in one alphabet.",
+            _l(
+                "This address mixes letters from different alphabets that look alike. "
+                "Please type it in one alphabet."
+            ),
             field="email",
         )
     twin = lookalikes.latin_twin(email)
     if twin and db.session.scalar(select(User.id).where(User.email == twin)) is not None:
         raise InvalidInput(
-            "This address looks the same as one already in use. Please check it.", field="email"
+            _l("This address looks the same as one already in use. Please check it."),
+            field="email",
         )
 
 
@@ -124,14 +128,15 @@ def check_display_name(raw: str) -> str:
     """Return a cleaned display name, or raise InvalidInput."""
     name = " ".join((raw or "").split())
     if not name:
-        raise InvalidInput("Please enter a name your partner will know.", field="display_name")
+        raise InvalidInput(_l("Please enter a name your partner will know."), field="display_name")
     if len(name) > NAME_MAX:
         raise InvalidInput(
-            f"Please keep the name under {NAME_MAX} characters.", field="display_name"
+            _l("Please keep the name under %(num)d characters.", num=NAME_MAX),
+            field="display_name",
         )
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in name):
         raise InvalidInput(
-            "The name contains characters that cannot be shown.", field="display_name"
+            _l("The name contains characters that cannot be shown."), field="display_name"
         )
     return name
 
@@ -140,13 +145,18 @@ def check_password(password: str, *, email: str | None = None, field: str = "pas
     """Raise InvalidInput unless the password is long enough, not too long and not common."""
     password = password or ""
     if len(password) < PASSWORD_MIN:
-        raise InvalidInput(f"Please use at least {PASSWORD_MIN} characters.", field=field)
+        raise InvalidInput(
+            _l("Please use at least %(num)d characters.", num=PASSWORD_MIN), field=field
+        )
     if len(password) > PASSWORD_MAX:
-        raise InvalidInput(f"Please use at most {PASSWORD_MAX} characters.", field=field)
+        raise InvalidInput(
+            _l("Please use at most %(num)d characters.", num=PASSWORD_MAX), field=field
+        )
     folded = unicodedata.normalize("NFKC", password).lower()
     if folded in _common_passwords() or (email and folded == email.lower()):
         raise InvalidInput(
-            "That password is too easy to guess. A few unrelated words work well.", field=field
+            _l("That password is too easy to guess. A few unrelated words work well."),
+            field=field,
         )
 
 
@@ -365,12 +375,14 @@ def confirm_recovery_kit(*, user: User, check: KitCheck, typed: str, now: dateti
     """Mark the recovery kit as saved once the user typed its asked-for group back correctly."""
     if not hmac.compare_digest(check.kit, _kit_id(user)):
         # A kit made before the newest one (in another tab or browser): only the newest counts.
-        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.")
+        raise InvalidInput(_l("This recovery kit is no longer valid. Please make a new one."))
     # The same tolerance as a whole key typed in: case, spaces, 0/O, 1/I and 8/B.
     if not crypto.recovery_group_matches(typed or "", check.group):
         raise InvalidInput(
-            "Not quite: that is not the group with this number. Have another look and try "
-            "again; nothing is lost.",
+            _l(
+                "Not quite: that is not the group with this number. Have another look and try "
+                "again; nothing is lost."
+            ),
             field="typed",
         )
     user.recovery_confirmed_at = now
@@ -405,7 +417,7 @@ def change_password(
     try:
         unlocked = authenticate(email=user.email, password=current_password, kdf=kdf)
     except InvalidCredentials:
-        raise InvalidInput("That password does not match.", field="current_password") from None
+        raise InvalidInput(_l("That password does not match."), field="current_password") from None
     set_password(user=user, user_key=unlocked.user_key, password=new_password, kdf=kdf)
     logins.end_all(user_id=user.id, keep_login_id=keep_login_id)
     db.session.commit()
@@ -421,7 +433,7 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
     try:
         authenticate(email=user.email, password=password, kdf=kdf)
     except InvalidCredentials:
-        raise InvalidInput("That password does not match.", field="password") from None
+        raise InvalidInput(_l("That password does not match."), field="password") from None
     # Lock the user and the partner first, in id order (see locks): a note the partner is
     # sending at this moment either lands before or finds the pair ended, never half of each.
     partner_id = user.pair_id and db.session.scalar(
