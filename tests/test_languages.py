@@ -171,6 +171,21 @@ def test_the_account_language_wins_over_the_browser_and_an_old_cookie(app, clien
     assert HTML_RU in _page(client.get("/", headers={"Accept-Language": "en"}))
 
 
+@pytest.mark.parametrize("path", ["/support", "/nowhere"])
+def test_pages_that_never_load_the_account_still_speak_its_language(app, client, path):
+    """Help and error pages read no account row, yet a signed-in person reads them in their
+    language, whatever the browser says (the offline page goes by its address: see below)."""
+    ada, _ = register_user(app)
+    with app.app_context():
+        db.session.get(User, ada).language = "ru"
+        db.session.commit()
+    login(client)
+    assert HTML_RU in _page(client.get(path, headers={"Accept-Language": "en"}))
+    chosen = _choose(client, "en", next_url="/", token_from="/settings/")
+    assert chosen.status_code == 302
+    assert HTML_EN in _page(client.get(path, headers=RU))
+
+
 def test_a_partner_with_another_language_does_not_change_ones_own_pages(app):
     ada, _ = register_user(app, "ada@example.com", "Ada")
     bo, _ = register_user(app, "bo@example.com", "Бо")

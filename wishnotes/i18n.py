@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext as _nl
@@ -24,6 +24,7 @@ LANGUAGES: dict[str, str] = {"en": "English", "ru": "Русский"}
 DEFAULT = "en"
 # Set by the language choice of a visitor (the sign-in and registration pages offer it).
 COOKIE_NAME = "wn_lang"
+SESSION_KEY = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
 # Extraction keywords beyond Babel's defaults (`_`, `gettext`, `ngettext`, `N_`, ...): the lazy
@@ -60,7 +61,18 @@ def select() -> str:
         chosen = normalize(getattr(user, "language", None))
         if chosen:
             return chosen
+    if user is None and has_request_context() and session.get("_user_id"):
+        # Signed in, on a page that has not read the account (help, offline, not found): the
+        # language the account had when this login began or the person last chose one.
+        chosen = normalize(session.get(SESSION_KEY))
+        if chosen:
+            return chosen
     return visitor_language()
+
+
+def remember(code: str | None) -> None:
+    """Keep a signed-in person's language in their session (see `select`)."""
+    session[SESSION_KEY] = normalize(code) or DEFAULT
 
 
 def visitor_language() -> str:

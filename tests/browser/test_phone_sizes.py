@@ -44,12 +44,13 @@ def test_key_screens_fit_narrow_phones_with_one_row_of_tabs(couple, shots, width
     assert _fit_problems(couple, shots, width=width, scheme=scheme, prefix="size") == []
 
 
-def test_russian_screens_with_their_longer_words_fit_the_narrowest_phone(couple, server, shots):
+@pytest.mark.parametrize("width", [320, 360])
+def test_russian_screens_with_their_longer_words_fit_narrow_phones(couple, server, shots, width):
     with server.app.app_context():
         ada = User.email == couple["ada_email"]
         db.session.execute(update(User).where(ada).values(language="ru"))
         db.session.commit()
-    assert _fit_problems(couple, shots, width=320, scheme="light", prefix="size-ru") == []
+    assert _fit_problems(couple, shots, width=width, scheme="light", prefix="size-ru") == []
 
 
 def _fit_problems(couple, shots, *, width: int, scheme: str, prefix: str) -> list:

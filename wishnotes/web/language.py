@@ -24,6 +24,7 @@ def choose():
             preferences.set_language(user=current_user, code=code)
         except InvalidInput:
             abort(400)
+        i18n.remember(code)
     elif i18n.normalize(code) != code:
         abort(400)
     response = redirect(safe_next(form.next.data) or url_for("main.home"))

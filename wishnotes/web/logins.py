@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_login.utils import encode_cookie
 
-from wishnotes import keysessions, logins
+from wishnotes import i18n, keysessions, logins
 from wishnotes.clock import now
 from wishnotes.models import Login, User
 from wishnotes.web.forms import ActionForm
@@ -59,6 +59,8 @@ def load_user(value: str) -> User | None:
         return None
     _remember(resumed.login)
     resumed.user.login_token = resumed.token
+    if session.get(i18n.SESSION_KEY) != resumed.user.language:  # chosen on another device
+        i18n.remember(resumed.user.language)
     return resumed.user
 
 
@@ -90,6 +92,7 @@ def sign_in(user: User, *, remember: bool = False) -> Login:
     user.login_token = opened.token
     _remember(opened.login)
     login_user(user)  # never remember=True: flask-login's cookie would not rotate
+    i18n.remember(user.language)
     if opened.remember_cookie:
         g.remember_cookie = opened.remember_cookie
     elif current_app.config["REMEMBER_COOKIE_NAME"] in request.cookies:

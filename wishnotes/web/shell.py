@@ -6,12 +6,15 @@ Templates get these through a context processor, so `base.html` needs no view to
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, has_request_context, request, url_for
+from flask import Blueprint, Response, current_app, has_request_context, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.security import safe_join
 
 from wishnotes import appearance, keysessions
 from wishnotes.clock import now
@@ -51,6 +54,36 @@ def _check_config(state) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise RuntimeError(f"QUICK_EXIT_URL must be an http(s) address, not {url!r}")
+
+
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+
+
+def compact_css(text: str) -> str:
+    """A stylesheet as sent: its comments (for whoever edits it) and indentation left out."""
+    lines = (line.strip() for line in _CSS_COMMENT.sub("", text).splitlines())
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+@bp.record_once
+def _serve_compact_stylesheets(state) -> None:
+    """Serve .css files compacted (once per file version); every other static file as it is."""
+    app = state.app
+    plain = app.view_functions["static"]
+    compacted: dict[str, tuple[float, bytes]] = {}
+
+    def static(filename: str):
+        path = safe_join(app.static_folder or "", filename) if filename.endswith(".css") else None
+        if path is None or not os.path.isfile(path):
+            return plain(filename=filename)
+        mtime = os.stat(path).st_mtime
+        known = compacted.get(path)
+        if known is None or known[0] != mtime:
+            body = compact_css(Path(path).read_text("utf-8")).encode("utf-8")
+            known = compacted[path] = (mtime, body)
+        return Response(known[1], mimetype="text/css")
+
+    app.view_functions["static"] = static
 
 
 def asset_url(filename: str) -> str:
