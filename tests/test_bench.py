@@ -76,3 +76,12 @@ def test_bench_load_falls_back_to_waitress_without_gunicorn(monkeypatch):
     output = _run("load", "--concurrency", "1", "--notes", "2", *QUICK)
     assert "waitress" in output and "gunicorn is not installed" in output
     assert "errors 0" in next(line for line in output.splitlines() if "mixed 70/20/8/2" in line)
+
+
+def test_bench_crypto_prints_open_and_send_against_the_floor():
+    output = _run("crypto", "--rounds", "5", "--repeat", "1")
+    for label in ("open, app", "open, floor", "send, app", "send, floor"):
+        assert label in output
+    for kind in ("open", "send"):
+        line = next(line for line in output.splitlines() if f"{kind}: app / floor" in line)
+        assert "median" in line and "best" in line
