@@ -16,6 +16,7 @@ import struct
 import unicodedata
 from dataclasses import dataclass, fields
 from functools import cache, cached_property, lru_cache
+from json.encoder import encode_basestring as _json_string
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -64,9 +65,13 @@ _SIGNATURE_CONTEXT = b"wishnotes/envelope-signature/v1\x00"
 _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
+_U32 = struct.Struct(">I")
+
+
 def _length_prefixed(*parts: bytes) -> bytes:
     """Join byte strings with 4-byte length prefixes so that no two inputs encode alike."""
-    return b"".join(struct.pack(">I", len(part)) + part for part in parts)
+    pack = _U32.pack
+    return b"".join([pack(len(part)) + part for part in parts])
 
 
 def _int_bytes(value: int) -> bytes:
@@ -586,11 +591,25 @@ class NoteHeader:
                 raise ValueError(f"{name} must be 16 lowercase hex characters")
 
     def canonical(self) -> bytes:
-        """Return the header as canonical JSON: sorted keys, no whitespace, UTF-8."""
-        # Every field is a str, int or bool: a plain dict gives what asdict() would, faster.
-        values = {name: self.__dict__[name] for name in _HEADER_FIELDS}
-        text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8")
+        """Return the header as canonical JSON: sorted keys, no whitespace, UTF-8.
+
+        Byte for byte what `json.dumps(asdict(header), sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False)` gives (tests/test_crypto.py compares the two), written out field
+        by field: every header sealed or opened goes through here, and the fields are fixed.
+        __post_init__ made every value exactly a str, int or bool, which JSON writes as
+        json.encoder's string quoting, int.__repr__ and true/false.
+        """
+        v = self.__dict__
+        quote = _json_string
+        return (
+            f'{{"created_at":{v["created_at"]!r},"kind":{quote(v["kind"])},'
+            f'"note_id":{quote(v["note_id"])},"pair_id":{v["pair_id"]!r},'
+            f'"recipient_id":{v["recipient_id"]!r},'
+            f'"recipient_key_id":{quote(v["recipient_key_id"])},'
+            f'"sealed":{"true" if v["sealed"] else "false"},"sender_id":{v["sender_id"]!r},'
+            f'"sender_key_id":{quote(v["sender_key_id"])},"suite":{quote(v["suite"])},'
+            f'"version":{v["version"]!r}}}'
+        ).encode()
 
 
 _HEADER_FIELDS = frozenset(f.name for f in fields(NoteHeader))
@@ -607,38 +626,6 @@ class Envelope:
     ciphertext: bytes
     signed: bytes
     signature: bytes
-
-
-class _Reader:
-    """Read an untrusted byte string front to back; any overrun is a failed open."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def take(self, count: int) -> bytes:
-        if self._pos + count > len(self._data):
-            raise DecryptionFailed()
-        chunk = self._data[self._pos : self._pos + count]
-        self._pos += count
-        return chunk
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
-
-    def sized(self) -> bytes:
-        return self.take(self.u32())
-
-    @property
-    def position(self) -> int:
-        return self._pos
-
-    @property
-    def remaining(self) -> int:
-        return len(self._data) - self._pos
 
 
 def _hpke_info(header_bytes: bytes, role: int, user_id: int, key_id: str) -> bytes:
@@ -722,35 +709,50 @@ def seal_envelope(
 
 
 def _parse(envelope: bytes) -> Envelope:
-    reader = _Reader(envelope)
-    if reader.take(len(_ENVELOPE_MAGIC)) != _ENVELOPE_MAGIC or reader.u8() != ENVELOPE_VERSION:
+    # Read front to back; every length is checked against what is left before it is used,
+    # and any overrun, unexpected value or trailing byte is a failed open.
+    size = len(envelope)
+    pos = len(_ENVELOPE_MAGIC) + 5  # magic, version, header length
+    if size < pos or not envelope.startswith(_ENVELOPE_MAGIC):
         raise DecryptionFailed()
-    header_len = reader.u32()
-    if header_len > _MAX_HEADER_BYTES:
+    if envelope[pos - 5] != ENVELOPE_VERSION:
         raise DecryptionFailed()
-    header_bytes = reader.take(header_len)
+    (header_len,) = _U32.unpack_from(envelope, pos - 4)
+    if header_len > _MAX_HEADER_BYTES or pos + header_len > size:
+        raise DecryptionFailed()
+    header_bytes = envelope[pos : pos + header_len]
+    pos += header_len
     header = _parse_header(header_bytes)
 
     # Stanzas come in one fixed order: recipient, then author unless the note is sealed.
-    expected_roles = [_ROLE_RECIPIENT] if header.sealed else [_ROLE_RECIPIENT, _ROLE_AUTHOR]
-    if reader.u8() != len(expected_roles):
+    expected_roles = (_ROLE_RECIPIENT,) if header.sealed else (_ROLE_RECIPIENT, _ROLE_AUTHOR)
+    if pos >= size or envelope[pos] != len(expected_roles):
         raise DecryptionFailed()
+    pos += 1
     stanzas = {}
     for role in expected_roles:
-        if reader.u8() != role:
+        if pos + 5 > size or envelope[pos] != role:
             raise DecryptionFailed()
-        stanza = reader.sized()
-        if len(stanza) != _STANZA_BYTES:
+        (stanza_len,) = _U32.unpack_from(envelope, pos + 1)
+        pos += 5
+        if stanza_len != _STANZA_BYTES or pos + stanza_len > size:
             raise DecryptionFailed()
-        stanzas[role] = stanza
+        stanzas[role] = envelope[pos : pos + stanza_len]
+        pos += stanza_len
 
-    nonce = reader.take(_NONCE_BYTES)
-    ciphertext = reader.sized()
-    if len(ciphertext) < PAD_BLOCK + _TAG_BYTES or (len(ciphertext) - _TAG_BYTES) % PAD_BLOCK:
+    if pos + _NONCE_BYTES + 4 > size:
         raise DecryptionFailed()
-    signed_len = reader.position
-    signature = reader.take(_SIGNATURE_BYTES)
-    if reader.remaining:
+    nonce = envelope[pos : pos + _NONCE_BYTES]
+    (ciphertext_len,) = _U32.unpack_from(envelope, pos + _NONCE_BYTES)
+    pos += _NONCE_BYTES + 4
+    if pos + ciphertext_len > size:
+        raise DecryptionFailed()
+    if ciphertext_len < PAD_BLOCK + _TAG_BYTES or (ciphertext_len - _TAG_BYTES) % PAD_BLOCK:
+        raise DecryptionFailed()
+    ciphertext = envelope[pos : pos + ciphertext_len]
+    pos += ciphertext_len
+    # Then the signature, and nothing after it.
+    if size - pos != _SIGNATURE_BYTES:
         raise DecryptionFailed()
     return Envelope(
         header=header,
@@ -758,8 +760,8 @@ def _parse(envelope: bytes) -> Envelope:
         stanzas=stanzas,
         nonce=nonce,
         ciphertext=ciphertext,
-        signed=envelope[:signed_len],
-        signature=signature,
+        signed=envelope[:pos],
+        signature=envelope[pos:],
     )
 
 
@@ -769,10 +771,12 @@ def _parse_header(header_bytes: bytes) -> NoteHeader:
         if not isinstance(data, dict) or set(data) != _HEADER_FIELDS:
             raise DecryptionFailed()
         header = NoteHeader(**data)
+        # Only the one canonical encoding is accepted, so equal headers mean equal bytes.
+        # (Inside the try: a string with an escaped lone surrogate does not encode.)
+        canonical = header.canonical()
     except (ValueError, TypeError, RecursionError):
         raise DecryptionFailed() from None
-    # Only the one canonical encoding is accepted, so equal headers mean equal bytes.
-    if header.canonical() != header_bytes:
+    if canonical != header_bytes:
         raise DecryptionFailed()
     if header.version != ENVELOPE_VERSION or header.suite != SUITE_ID:
         raise DecryptionFailed()
