@@ -79,6 +79,8 @@ def _int_bytes(value: int) -> bytes:
 
 
 def _require_int(name: str, value: object) -> None:
+    if type(value) is int:  # the usual case, decided at once
+        return
     # bool is an int subclass; True must never stand in for user 1.
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int")
@@ -93,6 +95,8 @@ def _require_bytes(name: str, value: object, length: int | None = None) -> None:
 
 def _as_bytes(value: object) -> bytes:
     """Accept what a database driver hands back (bytes, memoryview, bytearray) for stored blobs."""
+    if type(value) is bytes:  # the usual case: no copy, no union check
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise TypeError("expected bytes")
@@ -768,9 +772,13 @@ def _parse(envelope: bytes) -> Envelope:
 def _parse_header(header_bytes: bytes) -> NoteHeader:
     try:
         data = json.loads(header_bytes.decode("utf-8"))
-        if not isinstance(data, dict) or set(data) != _HEADER_FIELDS:
+        if not isinstance(data, dict) or data.keys() != _HEADER_FIELDS:
             raise DecryptionFailed()
-        header = NoteHeader(**data)
+        # What NoteHeader(**data) does when every field is given, without the frozen
+        # dataclass's field-by-field object.__setattr__: the same values, the same checks.
+        header = object.__new__(NoteHeader)
+        header.__dict__.update(data)
+        header.__post_init__()
         # Only the one canonical encoding is accepted, so equal headers mean equal bytes.
         # (Inside the try: a string with an escaped lone surrogate does not encode.)
         canonical = header.canonical()
