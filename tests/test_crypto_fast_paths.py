@@ -170,3 +170,24 @@ def test_a_malformed_pin_still_makes_the_keyring_unreadable(changes):
     for _ in range(2):  # and the failure is not remembered as a success
         with pytest.raises(DecryptionFailed):
             keyring_store.open_blob(blob, user_key=user_key, user_id=5, legacy_pair=lambda: None)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 'ünï "quoted" \\ \n 🙂', "t": None},
+        {"v": 2, "n": 1767225600123, "pins": [{"at": 1, "how": "invite"}], "invite": None},
+        [1, 2.5, True, False, None, "x"],
+        "text",
+        0,
+    ],
+)
+def test_json_value_reads_what_json_dumps_wrote(value):
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, separators=(",", ":"))):
+        assert crypto.json_value(text) == json.loads(text) == value
+
+
+@pytest.mark.parametrize("text", ["", " {}", "{} ", "{}\n", "{}{}", '{"a":1} x', "{", "nul"])
+def test_json_value_refuses_anything_around_or_after_the_value(text):
+    with pytest.raises(ValueError):
+        crypto.json_value(text)

@@ -93,6 +93,21 @@ def _require_bytes(name: str, value: object, length: int | None = None) -> None:
         raise ValueError(f"{name} must be {length} bytes, not {len(value)}")
 
 
+_JSON_DECODER = json.JSONDecoder()
+
+
+def json_value(text: str) -> object:
+    """Decode JSON that is one value with nothing around it, as json.dumps writes it.
+
+    json.loads without its whitespace skipping on either side (refused here, not skipped):
+    the headers, keyrings and bodies read on every open are all written by json.dumps.
+    """
+    value, end = _JSON_DECODER.raw_decode(text)
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
 def _as_bytes(value: object) -> bytes:
     """Accept what a database driver hands back (bytes, memoryview, bytearray) for stored blobs."""
     if type(value) is bytes:  # the usual case: no copy, no union check
@@ -771,7 +786,7 @@ def _parse(envelope: bytes) -> Envelope:
 
 def _parse_header(header_bytes: bytes) -> NoteHeader:
     try:
-        data = json.loads(header_bytes.decode("utf-8"))
+        data = json_value(header_bytes.decode("utf-8"))
         if not isinstance(data, dict) or data.keys() != _HEADER_FIELDS:
             raise DecryptionFailed()
         # What NoteHeader(**data) does when every field is given, without the frozen

@@ -96,7 +96,7 @@ def open_blob(
     """
     data = crypto.unwrap(user_key, blob, purpose=PURPOSE_KEYRING, user_id=user_id)
     try:
-        parsed = json.loads(data.decode("utf-8"))
+        parsed = crypto.json_value(data.decode("utf-8"))
         if parsed.get("v") == LEGACY_FORMAT:
             return _decode_legacy(parsed, legacy_pair())
         if parsed.get("v") != FORMAT:
