@@ -8,6 +8,7 @@ here against the straightforward way, including on input made to break it.
 import dataclasses
 import json
 import struct
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -191,3 +192,23 @@ def test_json_value_reads_what_json_dumps_wrote(value):
 def test_json_value_refuses_anything_around_or_after_the_value(text):
     with pytest.raises(ValueError):
         crypto.json_value(text)
+
+
+def test_once_keeps_the_value_per_instance_and_lets_two_instances_compute_at_the_same_time():
+    both_inside = threading.Barrier(2, timeout=5)
+    calls = []
+
+    class Keys:
+        @crypto.once
+        def value(self):
+            calls.append(self)
+            both_inside.wait()  # functools.cached_property on 3.11 would hold one lock here
+            return object()
+
+    first, second = Keys(), Keys()
+    thread = threading.Thread(target=lambda: second.value)
+    thread.start()
+    value = first.value
+    thread.join(timeout=5)
+    assert not thread.is_alive() and len(calls) == 2
+    assert first.value is value and second.value is not value and len(calls) == 2

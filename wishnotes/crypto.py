@@ -15,7 +15,7 @@ import secrets
 import struct
 import unicodedata
 from dataclasses import dataclass, fields
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
 from json.encoder import encode_basestring as _json_string
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -66,6 +66,30 @@ _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
 _U32 = struct.Struct(">I")
+
+
+class once:
+    """functools.cached_property without its lock: the value is kept in the instance's dict.
+
+    On Python 3.11 cached_property takes one lock per property shared by every instance, so
+    two requests building their own keys at once wait for each other. The objects here live
+    for one request, or are public keys whose value is the same whoever computes it first.
+    """
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        # Not a data descriptor: once stored, the instance's dict answers without a call here.
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
 
 
 def _length_prefixed(*parts: bytes) -> bytes:
@@ -347,20 +371,20 @@ class PublicKeys:
         _require_bytes("hpke_public", self.hpke_public, HPKE_PUBLIC_BYTES)
         _require_bytes("sign_public", self.sign_public, _ED25519_BYTES)
 
-    @cached_property
+    @once
     def key_id(self) -> str:
         """Return 16 hex characters naming this key set."""
         material = _length_prefixed(b"wishnotes/key-id/v1", self.hpke_public, self.sign_public)
         return hashlib.sha256(material).hexdigest()[:16]
 
-    @cached_property
+    @once
     def _hpke(self) -> hpke.MLKEM768X25519PublicKey:
         return hpke.MLKEM768X25519PublicKey(
             mlkem.MLKEM768PublicKey.from_public_bytes(self.hpke_public[:_MLKEM_PUBLIC_BYTES]),
             x25519.X25519PublicKey.from_public_bytes(self.hpke_public[_MLKEM_PUBLIC_BYTES:]),
         )
 
-    @cached_property
+    @once
     def _verifier(self) -> ed25519.Ed25519PublicKey:
         return ed25519.Ed25519PublicKey.from_public_bytes(self.sign_public)
 
@@ -388,7 +412,7 @@ class UserKeys:
         """Return the matching public keys."""
         return self._public
 
-    @cached_property
+    @once
     def _public(self) -> PublicKeys:
         mlkem_public = self._mlkem().public_key()
         x_public = self._x25519().public_key()
@@ -413,19 +437,19 @@ class UserKeys:
         return self._hpke_key
 
     # Each built on first use only: opening a note never needs the signing key, for one.
-    @cached_property
+    @once
     def _mlkem_key(self) -> mlkem.MLKEM768PrivateKey:
         return mlkem.MLKEM768PrivateKey.from_seed_bytes(self.hpke_private[:_MLKEM_SEED_BYTES])
 
-    @cached_property
+    @once
     def _x25519_key(self) -> x25519.X25519PrivateKey:
         return x25519.X25519PrivateKey.from_private_bytes(self.hpke_private[_MLKEM_SEED_BYTES:])
 
-    @cached_property
+    @once
     def _signer_key(self) -> ed25519.Ed25519PrivateKey:
         return ed25519.Ed25519PrivateKey.from_private_bytes(self.sign_private)
 
-    @cached_property
+    @once
     def _hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:
         return hpke.MLKEM768X25519PrivateKey(self._mlkem_key, self._x25519_key)
 

@@ -33,7 +33,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 
 from sqlalchemy import select
 
@@ -94,7 +93,7 @@ class Keyring:
     def __repr__(self) -> str:
         return f"<Keyring of user {self.user.id}>"
 
-    @cached_property
+    @crypto.once
     def own_public(self) -> crypto.PublicKeys:
         """Return the user's public keys, derived from the private ones (not from the table)."""
         return self.keys.public()
