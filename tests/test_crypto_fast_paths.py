@@ -6,6 +6,7 @@ here against the straightforward way, including on input made to break it.
 """
 
 import dataclasses
+import hashlib
 import json
 import struct
 import threading
@@ -212,3 +213,15 @@ def test_once_keeps_the_value_per_instance_and_lets_two_instances_compute_at_the
     thread.join(timeout=5)
     assert not thread.is_alive() and len(calls) == 2
     assert first.value is value and second.value is not value and len(calls) == 2
+
+
+@pytest.mark.parametrize(("role", "user_id"), [(1, 42), (2, 7), (1, 0), (2, 10**12)])
+def test_hpke_info_is_the_length_prefixed_parts(role, user_id):
+    header_bytes = header().canonical()
+    assert crypto._hpke_info(header_bytes, role, user_id, KEY_ID) == crypto._length_prefixed(
+        b"wishnotes/envelope-key/v1",
+        hashlib.sha256(header_bytes).digest(),
+        {1: b"recipient", 2: b"author"}[role],
+        str(user_id).encode(),
+        KEY_ID.encode(),
+    )

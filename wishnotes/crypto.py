@@ -672,13 +672,25 @@ class Envelope:
 
 
 def _hpke_info(header_bytes: bytes, role: int, user_id: int, key_id: str) -> bytes:
-    return _length_prefixed(
-        b"wishnotes/envelope-key/v1",
-        hashlib.sha256(header_bytes).digest(),
-        _ROLE_NAMES[role],
-        _int_bytes(user_id),
-        key_id.encode("ascii"),
+    # _length_prefixed(label, sha256(header), role name, user id, key id), with the parts
+    # that never change (the label, the digest's length, the role names) framed once.
+    user = _int_bytes(user_id)
+    key = key_id.encode("ascii")
+    return b"".join(
+        (
+            _HPKE_INFO_START,
+            hashlib.sha256(header_bytes).digest(),
+            _HPKE_INFO_ROLES[role],
+            _U32.pack(len(user)),
+            user,
+            _U32.pack(len(key)),
+            key,
+        )
     )
+
+
+_HPKE_INFO_START = _length_prefixed(b"wishnotes/envelope-key/v1") + _U32.pack(32)
+_HPKE_INFO_ROLES = {role: _length_prefixed(name) for role, name in _ROLE_NAMES.items()}
 
 
 def _stanza_target(header: NoteHeader, role: int) -> tuple[int, str]:
