@@ -17,7 +17,17 @@ import pytest
 import sqlalchemy as sa
 
 from wishnotes.extensions import db
-from wishnotes.models import Invite, Note, Pair, ProgramWeek, User
+from wishnotes.models import (
+    Agreement,
+    Invite,
+    Note,
+    Pair,
+    Place,
+    PlaceTurn,
+    ProgramWeek,
+    RitualItem,
+    User,
+)
 
 from .concurrency import hold_before, meet_after, run_together
 from .conftest import CSRF_RE, PASSWORD, login, pair_users, post_form, register_user
@@ -137,6 +147,246 @@ def test_a_double_click_on_start_week_starts_one_week(app, paired):
         )
     assert first.status_code == second.status_code == 302
     assert _count(app, ProgramWeek) == 1
+
+
+def _kit_groups(page: str) -> list[str]:
+    return re.findall(r"<code>([A-Z2-7]{4})</code>", page)
+
+
+def _register_form(client) -> dict:
+    page = client.get("/register").get_data(as_text=True)
+    return {
+        **_form_fields(page),
+        "email": "ada@example.com",
+        "display_name": "Ada",
+        "password": PASSWORD,
+    }
+
+
+def test_a_double_click_on_register_makes_one_account_and_signs_in_once(app):
+    browser = app.test_client()
+    form = _register_form(browser)
+    tab = _twin(app, browser)
+    # Both posts have found no account with the address before either creates one.
+    with meet_after(_engine(app), r"FROM users\s+WHERE users\.email =", 2):
+        responses = run_together(
+            lambda: browser.post("/register", data=form), lambda: tab.post("/register", data=form)
+        )
+    assert sorted(r.status_code for r in responses) == [200, 302]
+    kit, again = sorted(responses, key=lambda r: r.status_code)
+    groups = _kit_groups(kit.get_data(as_text=True))
+    assert len(groups) == 8
+    # The other post shows the first one's result: the account, signed in, never the key again.
+    assert again.headers["Location"] == "/"
+    assert not any(group in again.get_data(as_text=True) for group in groups)
+    assert _count(app, User) == 1
+    signed_in = browser if responses[1] is kit else tab
+    assert signed_in.get("/").headers["Location"] == "/recovery-kit/"
+    # Its notes are open: it can make the kit the first post showed to nobody.
+    new_kit = post_form(signed_in, "/recovery-kit/new", {}, token_from="/recovery-kit/")
+    assert new_kit.status_code == 200
+    assert len(_kit_groups(new_kit.get_data(as_text=True))) == 8
+
+
+def test_a_register_form_sent_again_signs_in_and_never_shows_the_kit_again(app):
+    browser = app.test_client()
+    form = _register_form(browser)
+    # The same form in other tabs, posted after the first answer (which they never saw).
+    tab, other_tab = _twin(app, browser), _twin(app, browser)
+    first = browser.post("/register", data=form)
+    assert first.status_code == 200
+    groups = _kit_groups(first.get_data(as_text=True))
+    assert len(groups) == 8
+
+    again = tab.post("/register", data=form)
+    assert again.status_code == 302 and again.headers["Location"] == "/"
+    assert not any(group in again.get_data(as_text=True) for group in groups)
+    assert tab.get("/").headers["Location"] == "/recovery-kit/"  # signed in
+    page = tab.get("/recovery-kit/").get_data(as_text=True)
+    assert not any(group in page for group in groups)
+    assert _count(app, User) == 1
+    # The browser that saw the kit, posting once more, is signed in already: back to the kit.
+    assert browser.post("/register", data=form).headers["Location"] == "/recovery-kit/"
+
+    # The same key with another password is not the same person's form: the address is taken.
+    changed = other_tab.post("/register", data={**form, "password": PASSWORD + " again"})
+    assert changed.status_code == 422
+    assert "An account with this email already exists." in changed.get_data(as_text=True)
+    # A different form with the same address: the address is taken.
+    someone = app.test_client()
+    refused = someone.post("/register", data=_register_form(someone))
+    assert refused.status_code == 422
+    assert "An account with this email already exists." in refused.get_data(as_text=True)
+    assert "/login" in someone.get("/recovery-kit/").headers["Location"]  # not signed in
+    assert _count(app, User) == 1
+
+
+def _table_form(client) -> dict:
+    page = client.get("/together/table/").get_data(as_text=True)
+    return {**_form_fields(page), "text": "I miss our Sunday pancakes"}
+
+
+def test_a_double_click_on_add_to_the_table_adds_one_item(app, paired):
+    ada = paired["ada"]
+    form = _table_form(ada)
+    tab = _twin(app, ada)
+    with meet_after(_engine(app), r"FROM ritual_items\s+WHERE ritual_items\.author_id", 2):
+        first, second = run_together(
+            lambda: ada.post("/together/table/", data=form),
+            lambda: tab.post("/together/table/", data=form),
+        )
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert _count(app, RitualItem) == 1
+    with app.app_context():
+        item_id = db.session.scalar(sa.select(RitualItem.id))
+    assert first.headers["Location"] == f"/together/table/#item-{item_id}"
+
+
+def test_a_table_form_sent_again_shows_the_first_item(app, paired):
+    ada = paired["ada"]
+    form = _table_form(ada)
+    assert ada.post("/together/table/", data=form).status_code == 302
+    again = ada.post("/together/table/", data=form, follow_redirects=True)
+    assert again.status_code == 200
+    assert "It is on your table now." in again.get_data(as_text=True)
+    assert _count(app, RitualItem) == 1
+    assert ada.post("/together/table/", data=_table_form(ada)).status_code == 302
+    assert _count(app, RitualItem) == 2  # a new form, a new item
+
+
+def _start_form(client) -> dict:
+    return {**_form_fields(client.get("/together/place/").get_data(as_text=True)), "name": "Sea"}
+
+
+BEGUN = "Your place has begun. You write the first lines."
+
+
+def test_a_double_click_on_start_a_place_starts_one(app, paired):
+    ada = paired["ada"]
+    form = _start_form(ada)
+    tab = _twin(app, ada)
+    # Both have found no open place before either starts one.
+    with meet_after(_engine(app), r"FROM places\s+WHERE places\.pair_id", 2):
+        first, second = run_together(
+            lambda: ada.post("/together/place/start", data=form, follow_redirects=True),
+            lambda: tab.post("/together/place/start", data=form, follow_redirects=True),
+        )
+    assert first.status_code == second.status_code == 200
+    for response in (first, second):
+        page = html.unescape(response.get_data(as_text=True))
+        assert BEGUN in page and "A place is already open" not in page
+    assert _count(app, Place) == 1
+
+
+def test_a_start_place_form_sent_again_shows_the_first_place(app, paired):
+    ada = paired["ada"]
+    form = _start_form(ada)
+    assert ada.post("/together/place/start", data=form).status_code == 302
+    again = ada.post("/together/place/start", data=form, follow_redirects=True)
+    page = html.unescape(again.get_data(as_text=True))
+    assert again.status_code == 200 and BEGUN in page and "already open" not in page
+    assert _count(app, Place) == 1
+    # Once that place has ended, the old form still shows it, and starts nothing new.
+    with app.app_context():
+        place_id = db.session.scalar(sa.select(Place.id))
+    ended = post_form(ada, f"/together/place/{place_id}/end", {}, token_from="/together/place/")
+    assert ended.status_code == 302
+    late = ada.post("/together/place/start", data=form)
+    assert late.status_code == 302 and late.headers["Location"] == f"/together/place/{place_id}"
+    assert _count(app, Place) == 1
+    # A new form starts a new place; a different form while one is open is told so.
+    assert ada.post("/together/place/start", data=_start_form(ada)).status_code == 302
+    assert _count(app, Place) == 2
+    other = ada.post("/together/place/start", data=_start_form(ada), follow_redirects=True)
+    assert "A place is already open" in html.unescape(other.get_data(as_text=True))
+    assert _count(app, Place) == 2
+
+
+def _turn_form(app, client) -> tuple[str, dict]:
+    with app.app_context():
+        place_id = db.session.scalar(sa.select(Place.id).where(Place.ended_at.is_(None)))
+    page = client.get("/together/place/").get_data(as_text=True)
+    return place_id, {**_form_fields(page), "text": "I see the sea, a wave breaks on the shore."}
+
+
+def test_a_double_click_on_add_my_lines_adds_one_turn(app, paired):
+    ada = paired["ada"]
+    assert ada.post("/together/place/start", data=_start_form(ada)).status_code == 302
+    place_id, form = _turn_form(app, ada)
+    tab = _twin(app, ada)
+    url = f"/together/place/{place_id}/turn"
+    # Both have read the same last turn before either writes the next one.
+    with meet_after(_engine(app), r"FROM place_turns\s+WHERE place_turns\.place_id", 2):
+        first, second = run_together(
+            lambda: ada.post(url, data=form), lambda: tab.post(url, data=form)
+        )
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"] == "/together/place/#latest"
+    assert _count(app, PlaceTurn) == 1
+
+
+def test_a_turn_form_sent_again_shows_the_first_turn(app, paired):
+    ada, bo = paired["ada"], paired["bo"]
+    assert ada.post("/together/place/start", data=_start_form(ada)).status_code == 302
+    place_id, form = _turn_form(app, ada)
+    url = f"/together/place/{place_id}/turn"
+    assert ada.post(url, data=form).status_code == 302
+    again = ada.post(url, data=form)
+    assert again.status_code == 302 and again.headers["Location"] == "/together/place/#latest"
+    assert _count(app, PlaceTurn) == 1
+    # Still after the partner's turn: the old form adds nothing more.
+    (_, bo_form), (_, bo_other_tab) = _turn_form(app, bo), _turn_form(app, bo)
+    assert bo.post(url, data={**bo_form, "text": "The water foams."}).status_code == 302
+    assert ada.post(url, data=form).status_code == 302
+    assert _count(app, PlaceTurn) == 2
+    # A different form when it is not your turn is told so, calmly.
+    calm = bo.post(url, data={**bo_other_tab, "text": "And again."})
+    assert calm.status_code == 422
+    assert "your partner's turn" in html.unescape(calm.get_data(as_text=True))
+    assert _count(app, PlaceTurn) == 2
+
+
+def _agreement_form(client) -> dict:
+    page = client.get("/together/agreements/new").get_data(as_text=True)
+    return {
+        **_form_fields(page),
+        "shipped": "own",
+        "text": "Phones away at dinner.",
+        "starts_on": date.today().isoformat(),
+    }
+
+
+PROPOSED = "Your proposal is waiting for your partner."
+
+
+def test_a_double_click_on_propose_makes_one_agreement(app, paired):
+    ada = paired["ada"]
+    form = _agreement_form(ada)
+    tab = _twin(app, ada)
+    with meet_after(_engine(app), r"FROM agreements\s+WHERE agreements\.proposer_id", 2):
+        first, second = run_together(
+            lambda: ada.post("/together/agreements/new", data=form),
+            lambda: tab.post("/together/agreements/new", data=form),
+        )
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert _count(app, Agreement) == 1
+    with app.app_context():
+        agreement_id = db.session.scalar(sa.select(Agreement.id))
+    assert first.headers["Location"] == f"/together/agreements/#agreement-{agreement_id}"
+
+
+def test_an_agreement_form_sent_again_shows_the_first_proposal(app, paired):
+    ada = paired["ada"]
+    form = _agreement_form(ada)
+    assert ada.post("/together/agreements/new", data=form).status_code == 302
+    again = ada.post("/together/agreements/new", data=form, follow_redirects=True)
+    assert again.status_code == 200
+    assert PROPOSED in html.unescape(again.get_data(as_text=True))
+    assert _count(app, Agreement) == 1
+    assert ada.post("/together/agreements/new", data=_agreement_form(ada)).status_code == 302
+    assert _count(app, Agreement) == 2  # a new form, a new proposal
 
 
 # --- races between the two of them ------------------------------------------------------------

@@ -26,6 +26,7 @@ from wishnotes import (
     logins,
     lookalikes,
     preferences,
+    submissions,
     timezones,
 )
 from wishnotes.errors import (
@@ -35,6 +36,7 @@ from wishnotes.errors import (
     StoredKdfRefused,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.kdf import KdfRunner
 from wishnotes.models import Pair, User, WishDeck, WishKey
 
@@ -61,7 +63,8 @@ class Unlocked:
 
 @dataclass(frozen=True, repr=False)
 class Registration(Unlocked):
-    recovery_key: bytes
+    # None when the same registration form was posted again: the key went to the first post.
+    recovery_key: bytes | None
 
 
 @functools.cache
@@ -79,13 +82,13 @@ def normalize_email(raw: str) -> str:
     """
     raw = unicodedata.normalize("NFKC", raw or "").strip()
     if not raw:
-        raise InvalidInput("Please enter your email address.", field="email")
+        raise InvalidInput(_l("Please enter your email address."), field="email")
     if len(raw) > EMAIL_MAX:
-        raise InvalidInput("That email address is too long.", field="email")
+        raise InvalidInput(_l("That email address is too long."), field="email")
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError:
-        raise InvalidInput("That does not look like an email address.", field="email") from None
+        raise InvalidInput(_l("That does not look like an email address."), field="email") from None
     return result.normalized.lower()
 
 
@@ -93,14 +96,17 @@ def _check_look_alike(email: str) -> None:
     """Refuse an address that could pass for another one (see wishnotes.lookalikes)."""
     if lookalikes.mixes_alphabets(email):
         raise InvalidInput(
-            "This address mixes letters from different alphabets that look alike. "
-            "Please type it in one alphabet.",
+            _l(
+                "This address mixes letters from different alphabets that look alike. "
+                "Please type it in one alphabet."
+            ),
             field="email",
         )
     twin = lookalikes.latin_twin(email)
     if twin and db.session.scalar(select(User.id).where(User.email == twin)) is not None:
         raise InvalidInput(
-            "This address looks the same as one already in use. Please check it.", field="email"
+            _l("This address looks the same as one already in use. Please check it."),
+            field="email",
         )
 
 
@@ -122,14 +128,15 @@ def check_display_name(raw: str) -> str:
     """Return a cleaned display name, or raise InvalidInput."""
     name = " ".join((raw or "").split())
     if not name:
-        raise InvalidInput("Please enter a name your partner will know.", field="display_name")
+        raise InvalidInput(_l("Please enter a name your partner will know."), field="display_name")
     if len(name) > NAME_MAX:
         raise InvalidInput(
-            f"Please keep the name under {NAME_MAX} characters.", field="display_name"
+            _l("Please keep the name under %(num)d characters.", num=NAME_MAX),
+            field="display_name",
         )
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in name):
         raise InvalidInput(
-            "The name contains characters that cannot be shown.", field="display_name"
+            _l("The name contains characters that cannot be shown."), field="display_name"
         )
     return name
 
@@ -138,13 +145,18 @@ def check_password(password: str, *, email: str | None = None, field: str = "pas
     """Raise InvalidInput unless the password is long enough, not too long and not common."""
     password = password or ""
     if len(password) < PASSWORD_MIN:
-        raise InvalidInput(f"Please use at least {PASSWORD_MIN} characters.", field=field)
+        raise InvalidInput(
+            _l("Please use at least %(num)d characters.", num=PASSWORD_MIN), field=field
+        )
     if len(password) > PASSWORD_MAX:
-        raise InvalidInput(f"Please use at most {PASSWORD_MAX} characters.", field=field)
+        raise InvalidInput(
+            _l("Please use at most %(num)d characters.", num=PASSWORD_MAX), field=field
+        )
     folded = unicodedata.normalize("NFKC", password).lower()
     if folded in _common_passwords() or (email and folded == email.lower()):
         raise InvalidInput(
-            "That password is too easy to guess. A few unrelated words work well.", field=field
+            _l("That password is too easy to guess. A few unrelated words work well."),
+            field=field,
         )
 
 
@@ -157,18 +169,25 @@ def register(
     now: datetime,
     timezone: str | None = None,
     language: str | None = None,
+    submission_key: str | None = None,
 ) -> Registration:
     """Create an account with fresh keys; return it with its user key and recovery key.
 
     `timezone` is the person's IANA zone as their browser reported it; a missing or unknown
     one leaves UTC (the email settings page changes it), it never stops a registration.
     `language` is the one the registration page was shown in (English when unknown).
+
+    A `submission_key` (see wishnotes.submissions) that already made an account, posted again
+    with the same address and password (a double click, or a form resent when its answer
+    never arrived), returns that account unlocked, with `recovery_key` None: the key went to
+    the first post only and is never stored. Any other form with a taken address: EmailTaken.
     """
     email = normalize_email(email)
     display_name = check_display_name(display_name)
     check_password(password, email=email)
+    submission_key = submissions.checked(submission_key)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise EmailTaken()
+        return _registered_before(email, password=password, key=submission_key, kdf=kdf)
     _check_look_alike(email)
 
     user_key = crypto.new_key()
@@ -192,13 +211,14 @@ def register(
         key_id=public.key_id,
         timezone=_zone_or_default(timezone),
         language=i18n.normalize(language) or i18n.DEFAULT,
+        submission_key=submission_key,
     )
     db.session.add(user)
     try:
         db.session.flush()  # the id is bound into every wrapped key
-    except IntegrityError:
+    except IntegrityError:  # the address was taken meanwhile, perhaps by this same form
         db.session.rollback()
-        raise EmailTaken() from None
+        return _registered_before(email, password=password, key=submission_key, kdf=kdf)
     user.weekly_weekday, user.weekly_hour = preferences.default_slot(user.id)
     user.daily_hour = user.weekly_hour
 
@@ -215,8 +235,28 @@ def register(
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise EmailTaken() from None
+        return _registered_before(email, password=password, key=submission_key, kdf=kdf)
     return Registration(user=user, user_key=user_key, recovery_key=recovery_key)
+
+
+def _registered_before(
+    email: str, *, password: str, key: str | None, kdf: KdfRunner
+) -> Registration:
+    """Return the account this same form made, unlocked by its password; else EmailTaken.
+
+    The key alone never signs anyone in: the post must also carry that account's password,
+    so it opens nothing a login with the same address and password would not.
+    """
+    user = db.session.scalar(select(User).where(User.email == email)) if key else None
+    if user is None or user.submission_key is None:
+        raise EmailTaken()
+    if not hmac.compare_digest(user.submission_key.encode(), key.encode()):
+        raise EmailTaken()
+    try:
+        unlocked = authenticate(email=email, password=password, kdf=kdf)
+    except InvalidCredentials:
+        raise EmailTaken() from None
+    return Registration(user=unlocked.user, user_key=unlocked.user_key, recovery_key=None)
 
 
 def _zone_or_default(name: str | None) -> str:
@@ -335,12 +375,14 @@ def confirm_recovery_kit(*, user: User, check: KitCheck, typed: str, now: dateti
     """Mark the recovery kit as saved once the user typed its asked-for group back correctly."""
     if not hmac.compare_digest(check.kit, _kit_id(user)):
         # A kit made before the newest one (in another tab or browser): only the newest counts.
-        raise InvalidInput("This recovery kit is no longer valid. Please make a new one.")
+        raise InvalidInput(_l("This recovery kit is no longer valid. Please make a new one."))
     # The same tolerance as a whole key typed in: case, spaces, 0/O, 1/I and 8/B.
     if not crypto.recovery_group_matches(typed or "", check.group):
         raise InvalidInput(
-            "Not quite: that is not the group with this number. Have another look and try "
-            "again; nothing is lost.",
+            _l(
+                "Not quite: that is not the group with this number. Have another look and try "
+                "again; nothing is lost."
+            ),
             field="typed",
         )
     user.recovery_confirmed_at = now
@@ -375,7 +417,7 @@ def change_password(
     try:
         unlocked = authenticate(email=user.email, password=current_password, kdf=kdf)
     except InvalidCredentials:
-        raise InvalidInput("That password does not match.", field="current_password") from None
+        raise InvalidInput(_l("That password does not match."), field="current_password") from None
     set_password(user=user, user_key=unlocked.user_key, password=new_password, kdf=kdf)
     logins.end_all(user_id=user.id, keep_login_id=keep_login_id)
     db.session.commit()
@@ -391,7 +433,7 @@ def delete_account(*, user: User, password: str, kdf: KdfRunner, now: datetime) 
     try:
         authenticate(email=user.email, password=password, kdf=kdf)
     except InvalidCredentials:
-        raise InvalidInput("That password does not match.", field="password") from None
+        raise InvalidInput(_l("That password does not match."), field="password") from None
     # Lock the user and the partner first, in id order (see locks): a note the partner is
     # sending at this moment either lands before or finds the pair ended, never half of each.
     partner_id = user.pair_id and db.session.scalar(

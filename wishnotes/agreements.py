@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from wishnotes import envelopes, keyring, pairing, practice_texts, texts, timezones
+from wishnotes import envelopes, keyring, pairing, practice_texts, submissions, texts, timezones
 from wishnotes.errors import (
     AgreementSettled,
     DecryptionFailed,
@@ -90,8 +91,16 @@ def propose(
     shipped_key: str | None = None,
     ends_on: date | None = None,
     now: datetime,
+    submission_key: str | None = None,
 ) -> Agreement:
-    """Propose an agreement to the partner: a shipped one (by key) or the user's own words."""
+    """Propose an agreement to the partner: a shipped one (by key) or the user's own words.
+
+    A `submission_key` (see wishnotes.submissions) that already proposed one returns that
+    agreement instead of a second proposal, also when both posts arrive at the same moment.
+    """
+    submission_key = submissions.checked(submission_key)
+    if (earlier := _proposed(user, submission_key)) is not None:
+        return earlier
     title = key = None
     if shipped_key:
         try:
@@ -119,6 +128,7 @@ def propose(
         created_at=created,
         starts_on=starts_on,
         ends_on=ends_on,
+        submission_key=submission_key,
         envelope=envelopes.seal(
             ring=ring,
             reader=partner,
@@ -131,8 +141,24 @@ def propose(
         ),
     )
     db.session.add(agreement)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same form, posted twice at once: the other post proposed it
+        db.session.rollback()
+        if (earlier := _proposed(user, submission_key)) is not None:
+            return earlier
+        raise
     return agreement
+
+
+def _proposed(user: User, submission_key: str | None) -> Agreement | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(Agreement).where(
+            Agreement.proposer_id == user.id, Agreement.submission_key == submission_key
+        )
+    )
 
 
 def listing(*, user: User, user_key: bytes, now: datetime) -> list[Opened]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from wishnotes.errors import InvalidInput
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import User
 
 
@@ -29,18 +30,18 @@ class Look:
 
 DISCREET = Look(
     key="discreet",
-    name="Notes",
-    label="Discreet",
-    description="Called “Notes”, with a plain notebook icon.",
+    name=_l("Notes"),
+    label=_l("Discreet"),
+    description=_l("Called “Notes”, with a plain notebook icon."),
     icon="notebook",
     theme_color="#56646c",
     background_color="#faf7f2",
 )
 NAMED = Look(
     key="named",
-    name="Wishnotes",
-    label="Named",
-    description="Called “Wishnotes”, with a heart icon.",
+    name=_l("Wishnotes"),
+    label=_l("Named"),
+    description=_l("Called “Wishnotes”, with a heart icon."),
     icon="heart",
     theme_color="#8a4463",
     background_color="#faf7f2",
@@ -63,7 +64,7 @@ def set_appearance(*, user: User, blur_notes: bool, app_look: str) -> Look:
     """Save a user's appearance choices and return the look now in use."""
     look = LOOKS.get(app_look or "")
     if look is None:
-        raise InvalidInput("Please choose one of the two looks.", field="app_look")
+        raise InvalidInput(_l("Please choose one of the two looks."), field="app_look")
     user.blur_notes = bool(blur_notes)
     user.app_look = look.key
     db.session.commit()

@@ -1,14 +1,50 @@
-"""Domain errors raised by the services; views turn them into calm messages."""
+"""Domain errors raised by the services; views turn them into calm messages.
+
+Messages are lazy (`_l`): an error's `message` reads as plain text in the language of the
+request that shows it, so views can flash it, join it or hand it to a template as they are.
+"""
+
+from __future__ import annotations
+
+from wishnotes.i18n import _l
+
+
+class _Message:
+    """An error's `message`: stored as given (lazy or not), always read as a plain str."""
+
+    def __init__(self, default: object) -> None:
+        self.default = default
+
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        value = self.default if obj is None else obj.__dict__.get("_message", self.default)
+        return str(value)
+
+    def __set__(self, obj: object, value: object) -> None:
+        obj.__dict__["_message"] = value
 
 
 class WishnotesError(Exception):
     """Base class for every error a service raises on purpose."""
 
-    message = "Something went wrong."
+    message = _l("Something went wrong.")
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        said = cls.__dict__.get("message")
+        if said is not None and not isinstance(said, _Message):
+            cls.message = _Message(said)
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        self.message = message or self.message
+        if not message:
+            said = next(
+                c.__dict__["message"] for c in type(self).__mro__ if "message" in c.__dict__
+            )
+            message = said.default if isinstance(said, _Message) else said
+        super().__init__(message)
+        self.message = message
+
+
+WishnotesError.message = _Message(WishnotesError.__dict__["message"])
 
 
 class InvalidInput(WishnotesError):
@@ -24,18 +60,18 @@ class InvalidInput(WishnotesError):
 
 class InvalidCredentials(WishnotesError):
     # The same words for an unknown email and a wrong password, on purpose.
-    message = "That email and password do not match an account."
+    message = _l("That email and password do not match an account.")
 
 
 class EmailTaken(InvalidInput):
     def __init__(self) -> None:
-        super().__init__("An account with this email already exists.", field="email")
+        super().__init__(_l("An account with this email already exists."), field="email")
 
 
 class KdfBusy(WishnotesError):
     """Every Argon2id slot of the machine stayed busy for the longest wait allowed."""
 
-    message = "Many people are signing in right now. Please try again in a moment."
+    message = _l("Many people are signing in right now. Please try again in a moment.")
 
     def __init__(self, *, retry_after: int) -> None:
         super().__init__()
@@ -48,7 +84,7 @@ class StoredKdfRefused(WishnotesError):
     Refused before any Argon2id run, so a database writer cannot make a sign-in exhaust memory.
     """
 
-    message = (
+    message = _l(
         "This account cannot be opened just now. Nothing was changed. Please tell the people "
         "who run this service, so they can look into it."
     )
@@ -57,57 +93,57 @@ class StoredKdfRefused(WishnotesError):
 class Locked(WishnotesError):
     """The keys of this login are not unlocked (no key session, or it timed out)."""
 
-    message = "Your notes are locked. Enter your password to open them."
+    message = _l("Your notes are locked. Enter your password to open them.")
 
 
 class ResetLinkInvalid(WishnotesError):
-    message = "This link is not valid any more. You can ask for a new one."
+    message = _l("This link is not valid any more. You can ask for a new one.")
 
 
 class ResetLinkExpired(ResetLinkInvalid):
-    message = "This link has expired; links work for one hour. You can ask for a new one."
+    message = _l("This link has expired; links work for one hour. You can ask for a new one.")
 
 
 class ResetLinkUsed(ResetLinkInvalid):
-    message = "This link has already been used. You can ask for a new one."
+    message = _l("This link has already been used. You can ask for a new one.")
 
 
 # --- pairing ------------------------------------------------------------------------------
 
 
 class AlreadyPaired(WishnotesError):
-    message = "You are already paired with a partner."
+    message = _l("You are already paired with a partner.")
 
 
 class NotPaired(WishnotesError):
-    message = "You are not paired with a partner yet."
+    message = _l("You are not paired with a partner yet.")
 
 
 class InviteInvalid(WishnotesError):
-    message = "This invite link is not valid. Ask your partner for a new one."
+    message = _l("This invite link is not valid. Ask your partner for a new one.")
 
 
 class InviteExpired(InviteInvalid):
-    message = "This invite link has expired. Ask your partner for a new one."
+    message = _l("This invite link has expired. Ask your partner for a new one.")
 
 
 class InviteUsed(InviteInvalid):
-    message = (
+    message = _l(
         "This invite link has already been used: each link works once. If it was you, you are "
         "paired already; sign in to see. If not, ask your partner for a new link."
     )
 
 
 class InviteRevoked(InviteInvalid):
-    message = "This invite link was withdrawn. Ask your partner for a new one."
+    message = _l("This invite link was withdrawn. Ask your partner for a new one.")
 
 
 class SelfInvite(InviteInvalid):
-    message = "This is your own invite link. Send it to your partner instead."
+    message = _l("This is your own invite link. Send it to your partner instead.")
 
 
 class InviterPaired(InviteInvalid):
-    message = (
+    message = _l(
         "The person who sent this link is paired with someone else now, so it no longer works. "
         "If you expected otherwise, talk to them directly."
     )
@@ -116,7 +152,7 @@ class InviterPaired(InviteInvalid):
 class InviteKeysChanged(InviteInvalid):
     """The inviter's keys in the database are not the ones the link's secret vouches for."""
 
-    message = (
+    message = _l(
         "This invite link could not be checked against your partner's keys, so nothing was "
         "paired. Ask your partner for a new link."
     )
@@ -132,7 +168,7 @@ class CryptoUnavailable(WishnotesError):
 class DecryptionFailed(WishnotesError):
     """Any failure to open a wrapped key or an envelope; one generic message on purpose."""
 
-    message = "This could not be opened."
+    message = _l("This could not be opened.")
 
 
 # --- notes --------------------------------------------------------------------------------
@@ -141,13 +177,13 @@ class DecryptionFailed(WishnotesError):
 class NoteNotFound(WishnotesError):
     """No such note for this user: unknown, malformed, another pair's, or not theirs to use."""
 
-    message = "There is no note at this address."
+    message = _l("There is no note at this address.")
 
 
 class KeyChanged(WishnotesError):
     """The partner's public keys in the database differ from the ones pinned in the keyring."""
 
-    message = (
+    message = _l(
         "Your partner's key has changed since you paired, so nothing was opened or sent. "
         "Compare your safety numbers with your partner, in person or on a call you trust."
     )
@@ -156,7 +192,7 @@ class KeyChanged(WishnotesError):
 class KeyringRolledBack(KeyChanged):
     """The keyring in the database is older than one this browser already saw: put back."""
 
-    message = (
+    message = _l(
         "Your list of trusted keys on the server is older than one this device has already "
         "seen, so nothing was opened or sent. Compare your safety numbers with your partner, in "
         "person or on a call you trust."
@@ -167,33 +203,33 @@ class KeyringRolledBack(KeyChanged):
 
 
 class NoWeek(WishnotesError):
-    message = "There is no week under way just now."
+    message = _l("There is no week under way just now.")
 
 
 class WeekInProgress(WishnotesError):
-    message = "A week is already under way. You can finish it first, whenever you like."
+    message = _l("A week is already under way. You can finish it first, whenever you like.")
 
 
 class WeekAlreadyPaused(WishnotesError):
-    message = "The week is already paused."
+    message = _l("The week is already paused.")
 
 
 class WeekNotPaused(WishnotesError):
-    message = "The week is not paused."
+    message = _l("The week is not paused.")
 
 
 class NothingToAccept(WishnotesError):
     # The one who proposed a week waits for the other; a week already running needs no yes.
-    message = "There is no week waiting for your answer just now."
+    message = _l("There is no week waiting for your answer just now.")
 
 
 class PausedByPartner(WishnotesError):
     # Says nothing about why: a pause needs no reason, and the other partner sees only "paused".
-    message = "The week is paused for now. It goes on when it is resumed."
+    message = _l("The week is paused for now. It goes on when it is resumed.")
 
 
 class UnsubscribeLinkInvalid(WishnotesError):
-    message = "This link is not valid. You can change your emails in your settings."
+    message = _l("This link is not valid. You can change your emails in your settings.")
 
 
 class MailNotConfigured(WishnotesError):
@@ -242,7 +278,7 @@ class ServerUnavailable(SessionRefused):
 class EarlierKeysLocked(DecryptionFailed):
     """A note sealed to keys the user had before a fresh start, which are still locked."""
 
-    message = (
+    message = _l(
         "This note was sealed to the keys you had before you started again. It opens again if "
         "your old password or recovery key turns up."
     )
@@ -254,36 +290,36 @@ class EarlierKeysLocked(DecryptionFailed):
 class PracticeNotFound(WishnotesError):
     """No such item for this user: unknown, malformed, another pair's, or not theirs to use."""
 
-    message = "There is nothing at this address."
+    message = _l("There is nothing at this address.")
 
 
 class NotYourTurn(WishnotesError):
-    message = "It is your partner's turn just now. Your words are still here for later."
+    message = _l("It is your partner's turn just now. Your words are still here for later.")
 
 
 class PlaceOpen(WishnotesError):
-    message = "A place is already open. You can end it first, whenever you like."
+    message = _l("A place is already open. You can end it first, whenever you like.")
 
 
 class PlaceEnded(WishnotesError):
-    message = "This place has ended. It stays here to read, and a new one can begin."
+    message = _l("This place has ended. It stays here to read, and a new one can begin.")
 
 
 class AgreementSettled(WishnotesError):
     """Accepting something already in effect or ended, or ending what has ended."""
 
-    message = "This agreement has changed meanwhile; here is how it stands now."
+    message = _l("This agreement has changed meanwhile; here is how it stands now.")
 
 
 # --- mutual wishes ----------------------------------------------------------------------------
 
 
 class CardNotFound(WishnotesError):
-    message = "There is no such card."
+    message = _l("There is no such card.")
 
 
 class TooManyChanges(WishnotesError):
-    message = (
+    message = _l(
         "You have changed several answers this week. New answers are always welcome; "
         "changing one more can wait a few days."
     )

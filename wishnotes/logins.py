@@ -47,6 +47,9 @@ _BROWSERS = (
     ("Chrome", re.compile(r"\b(Chrome|CriOS|Chromium)/")),
     ("Safari", re.compile(r"\bSafari/")),
 )
+# What a login is called when the User-Agent names no browser we know (the settings page
+# translates it when it shows the list: see wishnotes.web.logins.device_name).
+UNKNOWN_BROWSER = "A browser"
 _SYSTEMS = (
     ("iPhone", re.compile(r"\biPhone\b")),
     ("iPad", re.compile(r"\biPad\b")),
@@ -89,7 +92,7 @@ def _new_secret() -> str:
 def device_label(user_agent: str | None) -> str:
     """Return "Browser on System" for a User-Agent string; nothing finer is kept."""
     text = (user_agent or "")[:1000]
-    browser = next((name for name, pattern in _BROWSERS if pattern.search(text)), "A browser")
+    browser = next((name for name, pattern in _BROWSERS if pattern.search(text)), UNKNOWN_BROWSER)
     system = next((name for name, pattern in _SYSTEMS if pattern.search(text)), None)
     label = f"{browser} on {system}" if system else browser
     return label[:DEVICE_MAX]
@@ -116,7 +119,7 @@ def open_login(
         token_hash=_hash(token),
         remember_hash=_hash(secret) if secret else None,
         remember=remember,
-        device=(device or "A browser")[:DEVICE_MAX],
+        device=(device or UNKNOWN_BROWSER)[:DEVICE_MAX],
         created_at=now,
         last_seen_on=now.date(),
         expires_at=now + _lifetime(remember=remember, idle=idle, remembered=remembered),

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from markupsafe import escape
 
+from wishnotes import i18n
 from wishnotes.errors import (
     ConnectionLost,
     DeliveryDeferred,
@@ -42,6 +43,7 @@ from wishnotes.errors import (
     ServerUnavailable,
     SessionRefused,
 )
+from wishnotes.i18n import _l
 
 SECURITY_MODES = ("none", "starttls", "tls")
 # Bodies as quoted-printable UTF-8: readable in the raw message, safe for any line length.
@@ -52,13 +54,14 @@ _HEADERS_UNFOLDED = compat32.clone(max_line_length=998)
 
 # Subjects: discreet ones name nothing about what the app is for, nor anyone's name.
 # They read like any calm app's mail: what happened, in plain words, no mystery and no urgency.
+# Worded when an email is rendered, in the recipient's language (see i18n.in_language).
 SUBJECTS: dict[str, tuple[str, str]] = {
-    # kind: (discreet, plain); the plain one may use {theme} / {prompt}.
-    "weekly": ("Your weekly summary", "This week's theme: {theme}"),
-    "weekly_idle": ("Your weekly summary", "A new week of notes, whenever you like"),
-    "daily": ("Your daily summary", "Today's prompt: {prompt}"),
-    "note_notice": ("You have a new note", "Your partner wrote you a note"),
-    "password_reset": ("Reset your password", "Reset your password"),
+    # kind: (discreet, plain); the plain one may use %(theme)s / %(prompt)s.
+    "weekly": (_l("Your weekly summary"), _l("This week's theme: %(theme)s")),
+    "weekly_idle": (_l("Your weekly summary"), _l("A new week of notes, whenever you like")),
+    "daily": (_l("Your daily summary"), _l("Today's prompt: %(prompt)s")),
+    "note_notice": (_l("You have a new note"), _l("Your partner wrote you a note")),
+    "password_reset": (_l("Reset your password"), _l("Reset your password")),
 }
 # The button colour of every email: the app's own accent, so mail and app look alike.
 BUTTON_COLOUR = "#7b3f61"
@@ -98,14 +101,36 @@ def link(path: str) -> str:
 
 
 def render(template: str, *, subject: str, **context: Any) -> Rendered:
-    """Render email/<template>.txt and .html with the same context."""
+    """Render email/<template>.txt and .html with the same context, in the language in effect.
+
+    An email to someone is rendered inside `i18n.in_language(their language)`, subject too.
+    """
     env = current_app.jinja_env
-    context = {"base_url": base_url(), "subject": subject, "button": BUTTON_COLOUR, **context}
+    context = {
+        "base_url": base_url(),
+        "subject": subject,
+        "button": BUTTON_COLOUR,
+        "language": i18n.current(),
+        **context,
+    }
     return Rendered(
         subject=subject,
         text=env.get_template(f"email/{template}.txt").render(context),
         html=env.get_template(f"email/{template}.html").render(context),
     )
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A subject not yet put in words: its kind and values (see SUBJECTS)."""
+
+    kind: str
+    discreet: bool
+    values: tuple[tuple[str, str], ...] = ()
+
+    def text(self) -> str:
+        """Return the subject in the language in effect."""
+        return subject_for(self.kind, discreet=self.discreet, **dict(self.values))
 
 
 class MailMerge:
@@ -116,22 +141,32 @@ class MailMerge:
     makes the pass several times faster, and storing the variant once instead of in every
     outbox row makes it several times faster again. `fill` puts in the per-recipient values at
     delivery (HTML-escaped in the HTML part), so templates must print them as they are, with no
-    filter. The other context values must be hashable: they name the variant.
+    filter. The other context values must be hashable: they name the variant, and so does the
+    recipient's language, so each language gets its own (the locale is switched only to render
+    a new variant, never once per recipient).
     """
 
     def __init__(self) -> None:
         self._variants: dict[tuple, Rendered] = {}
 
     def variant(
-        self, template: str, *, subject: str, slots: Iterable[str], **context: Any
+        self,
+        template: str,
+        *,
+        language: str,
+        subject: Subject,
+        slots: Iterable[str],
+        **context: Any,
     ) -> Rendered:
-        """Return the email rendered with a slot in place of each name in `slots`."""
+        """Return the email in `language`, rendered with a slot in place of each name in `slots`."""
         names = tuple(sorted(slots))
-        key = (template, subject, names, tuple(sorted(context.items())))
+        key = (template, language, subject, names, tuple(sorted(context.items())))
         found = self._variants.get(key)
         if found is None:
             holes = {name: _slot(name) for name in names}
-            found = self._variants[key] = render(template, subject=subject, **context, **holes)
+            with i18n.in_language(language):
+                found = render(template, subject=subject.text(), **context, **holes)
+            self._variants[key] = found
         return found
 
 
@@ -151,9 +186,9 @@ def _slot(name: str) -> str:
 
 
 def subject_for(kind: str, *, discreet: bool, **values: str) -> str:
-    """Return the subject of a kind of email, discreet or plain."""
+    """Return the subject of a kind of email, discreet or plain, in the language in effect."""
     discreet_subject, plain = SUBJECTS[kind]
-    return discreet_subject if discreet else plain.format(**values)
+    return str(discreet_subject) if discreet else str(plain) % values
 
 
 def message_domain(config: Mapping[str, Any] | None = None) -> str:

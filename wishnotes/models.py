@@ -74,6 +74,10 @@ class User(db.Model):
     # registration. NULL only in rows from before that, and then it trusts nobody.
     keyring: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     recovery_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The registration form's one-time key (wishnotes.submissions): that form posted again, with
+    # the same address and password, signs in to this account instead of failing on the
+    # address. The unique address is what keeps it to one account.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     # Appearance (wishnotes.appearance): server defaults so existing rows get the discreet choices.
     blur_notes: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
@@ -488,7 +492,11 @@ class RitualItem(db.Model):
     """One "I miss…" line of a pair's Table of Trust; see wishnotes.rituals."""
 
     __tablename__ = "ritual_items"
-    __table_args__ = (Index("ix_ritual_items_pair_activity", "pair_id", "activity_at"),)
+    __table_args__ = (
+        Index("ix_ritual_items_pair_activity", "pair_id", "activity_at"),
+        # A resent "add" form finds its item (wishnotes.submissions).
+        Index("uq_ritual_items_submission", "author_id", "submission_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
@@ -505,6 +513,8 @@ class RitualItem(db.Model):
     activity_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # The add form's one-time key (wishnotes.submissions): a resent form finds this item.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RitualDone(db.Model):
@@ -531,6 +541,8 @@ class Place(db.Model):
             sqlite_where=text("ended_at IS NULL"),
             postgresql_where=text("ended_at IS NULL"),
         ),
+        # A resent start form finds its place (wishnotes.submissions).
+        Index("uq_places_submission", "started_by_id", "submission_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -542,13 +554,19 @@ class Place(db.Model):
     # Kind "place": the optional name, sealed by the one who started it.
     name_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The start form's one-time key (wishnotes.submissions): a resent form finds this place.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PlaceTurn(db.Model):
     """The lines one partner added to a place; `seq` orders the turns and is sealed in."""
 
     __tablename__ = "place_turns"
-    __table_args__ = (Index("uq_place_turns_seq", "place_id", "seq", unique=True),)
+    __table_args__ = (
+        Index("uq_place_turns_seq", "place_id", "seq", unique=True),
+        # A resent turn form finds its turn (wishnotes.submissions).
+        Index("uq_place_turns_submission", "writer_id", "submission_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     place_id: Mapped[str] = mapped_column(ForeignKey("places.id", ondelete="CASCADE"))
@@ -558,6 +576,8 @@ class PlaceTurn(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Kind "place-turn", item id "<place id>/<seq>": a turn cannot move to another place or slot.
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    # The turn form's one-time key (wishnotes.submissions): a resent form finds this turn.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Agreement(db.Model):
@@ -567,7 +587,11 @@ class Agreement(db.Model):
     """
 
     __tablename__ = "agreements"
-    __table_args__ = (Index("ix_agreements_pair_created", "pair_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_agreements_pair_created", "pair_id", "created_at"),
+        # A resent proposal form finds its agreement (wishnotes.submissions).
+        Index("uq_agreements_submission", "proposer_id", "submission_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
@@ -579,6 +603,8 @@ class Agreement(db.Model):
     ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The proposal form's one-time key (wishnotes.submissions): a resent form finds this one.
+    submission_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PracticeSeen(db.Model):

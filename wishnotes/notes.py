@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask_babel import format_number
 from sqlalchemy import delete, func, insert, literal, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from wishnotes import crypto, envelopes, keyring, outbox, pairing, submissions, texts
 from wishnotes.errors import DecryptionFailed, InvalidInput, KeyChanged, NoteNotFound, NotPaired
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Note, Pair, User
 
 BODY_MAX = 4000
@@ -207,7 +209,7 @@ def answer_note(
     earlier reply goes when the answer changes).
     """
     if choice not in ANSWERS:
-        raise InvalidInput("Please choose one of the answers.", field="choice")
+        raise InvalidInput(_l("Please choose one of the answers."), field="choice")
     reply = _check_reply(reply, choice=choice)
     note = _find(user, note_id, current=True)
     if note.recipient_id != user.id:
@@ -415,10 +417,14 @@ def _check_text(text: str | None) -> str:
     # Browsers send a textarea's line breaks as CRLF; count them as one character, as typed.
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
-        raise InvalidInput("Please write your note first.", field="body")
+        raise InvalidInput(_l("Please write your note first."), field="body")
     if len(text) > BODY_MAX:
         raise InvalidInput(
-            f"Please keep the note under {BODY_MAX:,} characters; it has {len(text):,}.",
+            _l(
+                "Please keep the note under %(max)s characters; it has %(count)s.",
+                max=format_number(BODY_MAX),
+                count=format_number(len(text)),
+            ),
             field="body",
         )
     _check_characters(text, field="body")
@@ -430,10 +436,14 @@ def _check_reply(reply: str | None, *, choice: str) -> str | None:
     if not reply.strip():
         return None
     if choice != "talk":
-        raise InvalidInput("A written reply goes with “Let's talk about it”.", field="reply")
+        raise InvalidInput(_l("A written reply goes with “Let's talk about it”."), field="reply")
     if len(reply) > REPLY_MAX:
         raise InvalidInput(
-            f"Please keep the reply under {REPLY_MAX} characters; it has {len(reply):,}.",
+            _l(
+                "Please keep the reply under %(max)s characters; it has %(count)s.",
+                max=format_number(REPLY_MAX),
+                count=format_number(len(reply)),
+            ),
             field="reply",
         )
     _check_characters(reply, field="reply")
@@ -445,11 +455,17 @@ def _check_title(title: str | None) -> str | None:
     if not title:
         return None
     if len(title) > TITLE_MAX:
-        raise InvalidInput(f"Please keep the title under {TITLE_MAX} characters.", field="title")
+        raise InvalidInput(
+            _l("Please keep the title under %(max)s characters.", max=format_number(TITLE_MAX)),
+            field="title",
+        )
     _check_characters(title, field="title")
     if not _DIRECTION_CONTROLS.isdisjoint(title):
         raise InvalidInput(
-            "The title contains characters that change the direction of text. Please remove them.",
+            _l(
+                "The title contains characters that change the direction of text. "
+                "Please remove them."
+            ),
             field="title",
         )
     return title
@@ -463,7 +479,7 @@ def _check_prompt_key(prompt_key: str | None) -> str | None:
     if not prompt_key:
         return None
     if len(prompt_key) > PROMPT_KEY_MAX or not _PROMPT_KEY.fullmatch(prompt_key):
-        raise InvalidInput("This prompt is not known. Please write the note without it.")
+        raise InvalidInput(_l("This prompt is not known. Please write the note without it."))
     return prompt_key
 
 

@@ -68,7 +68,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from wishnotes import mail, preferences, recovery
+from wishnotes import i18n, mail, preferences, recovery
 from wishnotes.errors import ConnectionLost, DeliveryError, DeliveryRejected, SessionRefused
 from wishnotes.extensions import db
 from wishnotes.models import MailRelay, OutboxEmail, OutboxVariant, User
@@ -271,15 +271,17 @@ def queue_note_notice(*, recipient: User, now: datetime) -> bool:
     slot = int(now.timestamp() // interval.total_seconds())
     discreet = recipient.discreet_subjects
     unsub = unsubscribe_url(user_id=recipient.id, kind=NOTE_NOTICE)
-    rendered = mail.render(
-        "note_notice",
-        subject=mail.subject_for(NOTE_NOTICE, discreet=discreet),
-        name=recipient.display_name,
-        discreet=discreet,
-        open_url=mail.link("/"),
-        settings_url=mail.link("/settings/emails"),
-        unsubscribe_url=unsub,
-    )
+    # In the recipient's language, not the writer's (whose request this runs in).
+    with i18n.in_language(recipient.language):
+        rendered = mail.render(
+            "note_notice",
+            subject=mail.subject_for(NOTE_NOTICE, discreet=discreet),
+            name=recipient.display_name,
+            discreet=discreet,
+            open_url=mail.link("/"),
+            settings_url=mail.link("/settings/emails"),
+            unsubscribe_url=unsub,
+        )
     email = Queued(
         user_id=recipient.id,
         kind=NOTE_NOTICE,
@@ -345,7 +347,8 @@ def queue_password_reset(*, user: User, request_id: int, now: datetime) -> bool:
         .values(status=SKIPPED, last_error="a newer link was asked for")
         .execution_options(synchronize_session=False)
     )
-    subject = mail.subject_for(PASSWORD_RESET, discreet=True)
+    with i18n.in_language(user.language):  # the account's language, not the asking browser's
+        subject = mail.subject_for(PASSWORD_RESET, discreet=True)
     email = Queued(
         user_id=user.id,
         kind=PASSWORD_RESET,
@@ -480,12 +483,13 @@ def _message(
         token = recovery.mint_reset_token(user_id=row.user_id, now=now)
         if token is None:
             return None
-        rendered = mail.render(
-            "password_reset",
-            subject=row.subject,
-            name=user.display_name,
-            link=mail.link(f"/reset/{token}"),
-        )
+        with i18n.in_language(user.language):
+            rendered = mail.render(
+                "password_reset",
+                subject=row.subject,
+                name=user.display_name,
+                link=mail.link(f"/reset/{token}"),
+            )
         text, html = rendered.text, rendered.html
     return mail.build_message(
         mail_from=mail_from,
@@ -590,6 +594,7 @@ def _load_users(ids: set[int]) -> dict[int, Any]:
         table.c.weekly_email,
         table.c.daily_email,
         table.c.note_notice,
+        table.c.language,
     ]
     rows = db.session.execute(select(*columns).where(table.c.id.in_(ids))).all()
     db.session.commit()

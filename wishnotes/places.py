@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import envelopes, keyring, pairing, practice_texts, texts
+from wishnotes import envelopes, keyring, pairing, practice_texts, submissions, texts
 from wishnotes.errors import (
     DecryptionFailed,
     NotPaired,
@@ -68,17 +68,40 @@ class Opened:
         return self.next_writer is not None and self.next_writer.id == self.viewer_id
 
 
-def start_place(*, user: User, user_key: bytes, name: str | None, now: datetime) -> Place:
-    """Start a new place for the pair, with an optional name; PlaceOpen if one is open."""
+def start_place(
+    *,
+    user: User,
+    user_key: bytes,
+    name: str | None,
+    now: datetime,
+    submission_key: str | None = None,
+) -> Place:
+    """Start a new place for the pair, with an optional name; PlaceOpen if one is open.
+
+    A `submission_key` (see wishnotes.submissions) that already started a place returns that
+    place (open, or ended since) instead of another one or PlaceOpen, also when both posts
+    arrive at the same moment.
+    """
+    submission_key = submissions.checked(submission_key)
+    if (earlier := _started(user, submission_key)) is not None:
+        return earlier
     name = texts.one_line(name, max_chars=NAME_MAX, field="name")
     partner = pairing.partner_of(user)
     if partner is None:
         raise NotPaired()
     if _open_place(user.pair_id) is not None:
+        # This same form, posted twice at once, may have started it a moment ago.
+        if (earlier := _started(user, submission_key)) is not None:
+            return earlier
         raise PlaceOpen()
     ring = keyring.unlock(user=user, user_key=user_key)
     created = now
-    place = Place(id=uuid.uuid4().hex, pair_id=user.pair_id, started_by_id=user.id)
+    place = Place(
+        id=uuid.uuid4().hex,
+        pair_id=user.pair_id,
+        started_by_id=user.id,
+        submission_key=submission_key,
+    )
     place.created_at = created
     if name is not None:
         place.name_envelope = envelopes.seal(
@@ -94,8 +117,10 @@ def start_place(*, user: User, user_key: bytes, name: str | None, now: datetime)
     db.session.add(place)
     try:
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError:  # the partner, or this same form, started one at the same moment
         db.session.rollback()
+        if (earlier := _started(user, submission_key)) is not None:
+            return earlier
         raise PlaceOpen() from None
     return place
 
@@ -127,8 +152,23 @@ def ended(*, user: User) -> list[Place]:
     )
 
 
-def add_turn(*, user: User, user_key: bytes, place_id: str, text: str, now: datetime) -> PlaceTurn:
-    """Add the user's lines to the place when it is their turn."""
+def add_turn(
+    *,
+    user: User,
+    user_key: bytes,
+    place_id: str,
+    text: str,
+    now: datetime,
+    submission_key: str | None = None,
+) -> PlaceTurn:
+    """Add the user's lines to the place when it is their turn.
+
+    A `submission_key` (see wishnotes.submissions) that already added a turn returns that
+    turn instead of NotYourTurn, also when both posts arrive at the same moment.
+    """
+    submission_key = submissions.checked(submission_key)
+    if (earlier := _written(user, submission_key)) is not None:
+        return earlier
     empty = _l("Please write a line first.")
     text = texts.lines(text, max_chars=TURN_MAX, field="text", empty=empty)
     place = _find(user, place_id)
@@ -139,6 +179,9 @@ def add_turn(*, user: User, user_key: bytes, place_id: str, text: str, now: date
         raise NotPaired()
     last = _last_turn(place.id)
     if _next_writer_id(place, last, partner_ids=(user.id, partner.id)) != user.id:
+        # This same form, posted twice at once, may have written it a moment ago.
+        if (earlier := _written(user, submission_key)) is not None:
+            return earlier
         raise NotYourTurn()
     ring = keyring.unlock(user=user, user_key=user_key)
     created = now
@@ -149,6 +192,7 @@ def add_turn(*, user: User, user_key: bytes, place_id: str, text: str, now: date
         writer_id=user.id,
         seq=seq,
         created_at=created,
+        submission_key=submission_key,
         envelope=envelopes.seal(
             ring=ring,
             reader=partner,
@@ -164,8 +208,11 @@ def add_turn(*, user: User, user_key: bytes, place_id: str, text: str, now: date
     try:
         db.session.commit()
     except IntegrityError:
-        # The partner's turn landed first (both saw the same last turn): theirs counts.
+        # This same form posted twice at once, or the partner's turn landed first (both saw the
+        # same last turn): theirs counts.
         db.session.rollback()
+        if (earlier := _written(user, submission_key)) is not None:
+            return earlier
         raise NotYourTurn() from None
     return turn
 
@@ -180,6 +227,24 @@ def end_place(*, user: User, place_id: str, now: datetime) -> Place:
 
 
 # --- internals ----------------------------------------------------------------------------
+
+
+def _started(user: User, submission_key: str | None) -> Place | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(Place).where(Place.started_by_id == user.id, Place.submission_key == submission_key)
+    )
+
+
+def _written(user: User, submission_key: str | None) -> PlaceTurn | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(PlaceTurn).where(
+            PlaceTurn.writer_id == user.id, PlaceTurn.submission_key == submission_key
+        )
+    )
 
 
 def _turn_item(place_id: str, seq: int) -> str:

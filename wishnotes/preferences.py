@@ -21,12 +21,21 @@ from wishnotes.models import User
 # Kinds of email a user can turn off, and the User column that turns each on.
 WEEKLY, DAILY, NOTE_NOTICE = "weekly", "daily", "note_notice"
 SWITCHES = {WEEKLY: "weekly_email", DAILY: "daily_email", NOTE_NOTICE: "note_notice"}
+# Said as "You will no longer receive …" (so in Russian, in the accusative).
 KIND_NAMES = {
-    WEEKLY: "the weekly summary",
-    DAILY: "the daily summary",
-    NOTE_NOTICE: "the emails about new notes",
+    WEEKLY: i18n._l("the weekly summary"),
+    DAILY: i18n._l("the daily summary"),
+    NOTE_NOTICE: i18n._l("the emails about new notes"),
 }
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = (
+    i18n._l("Monday"),
+    i18n._l("Tuesday"),
+    i18n._l("Wednesday"),
+    i18n._l("Thursday"),
+    i18n._l("Friday"),
+    i18n._l("Saturday"),
+    i18n._l("Sunday"),
+)
 # A new account's weekly email falls on one of these calm evening slots (weekday, local hour),
 # picked by its id: spread evenly, so not every email of the world falls due in one minute.
 DEFAULT_WEEKDAYS = (4, 5, 6)  # Friday, Saturday, Sunday
@@ -67,9 +76,9 @@ def settings_of(user: User) -> EmailSettings:
 def update_settings(*, user: User, settings: EmailSettings) -> None:
     """Check and store a user's email settings."""
     timezone = timezones.check(settings.timezone)
-    _check_range(settings.weekly_weekday, 0, 6, "weekly_weekday", "Please choose a day.")
-    _check_range(settings.weekly_hour, 0, 23, "weekly_hour", "Please choose an hour.")
-    _check_range(settings.daily_hour, 0, 23, "daily_hour", "Please choose an hour.")
+    _check_range(settings.weekly_weekday, 0, 6, "weekly_weekday", i18n._l("Please choose a day."))
+    _check_range(settings.weekly_hour, 0, 23, "weekly_hour", i18n._l("Please choose an hour."))
+    _check_range(settings.daily_hour, 0, 23, "daily_hour", i18n._l("Please choose an hour."))
     user.timezone = timezone
     user.weekly_email = bool(settings.weekly_email)
     user.weekly_weekday = settings.weekly_weekday

@@ -10,13 +10,13 @@ resume or finish it; neither sees why the other paused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import prompts, submissions, timezones
+from wishnotes import i18n, prompts, submissions, timezones
 from wishnotes.errors import (
     InvalidInput,
     NothingToAccept,
@@ -27,6 +27,7 @@ from wishnotes.errors import (
     WeekNotPaused,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.models import Pair, ProgramWeek, User
 
 DAYS = prompts.DAYS_PER_WEEK
@@ -65,6 +66,26 @@ class WeekStatus:
 def prompt_library() -> prompts.Library:
     """Return the prompt library the weeks are drawn from."""
     return prompts.shipped()
+
+
+def prompt_library_in(language: str | None) -> prompts.Library:
+    """Return the library of one person's language (emails), else the default language's."""
+    try:
+        return prompts.shipped(i18n.normalize(language) or i18n.DEFAULT)
+    except prompts.UnknownLanguageError:
+        return prompts.shipped(i18n.DEFAULT)
+
+
+def in_language(current: WeekStatus, language: str | None) -> WeekStatus:
+    """Return the same status with its theme and prompt taken from `language`'s library.
+
+    An email is written in its recipient's language, whatever language is in effect; the
+    state and day do not depend on it. A theme missing from that library comes in the default
+    language rather than not at all.
+    """
+    theme = _theme(current.week.theme_key, language=language)
+    prompt = theme.prompt_for_day(current.day) if current.state == ACTIVE and theme else None
+    return replace(current, theme=theme, prompt=prompt)
 
 
 def current_week(*, pair: Pair | None) -> ProgramWeek | None:
@@ -170,7 +191,7 @@ def past_weeks(*, pair: Pair | None) -> list[ProgramWeek]:
 def theme_title(key: str) -> str:
     """Return a theme's title, or a neutral one when the key left the library."""
     theme = _theme(key)
-    return theme.title if theme else "A week"
+    return theme.title if theme else str(_l("A week"))
 
 
 def start_week(
@@ -195,16 +216,18 @@ def start_week(
     try:
         prompt_library().week(theme_key or "")
     except LookupError:
-        raise InvalidInput("Please choose a theme from the list.", field="theme") from None
+        raise InvalidInput(_l("Please choose a theme from the list."), field="theme") from None
     today = timezones.local_date(now, timezone)
     if not isinstance(start_date, date) or isinstance(start_date, datetime):
-        raise InvalidInput("Please choose a start date.", field="start_date")
+        raise InvalidInput(_l("Please choose a start date."), field="start_date")
     if start_date < today - START_BEHIND:
         raise InvalidInput(
-            "Please choose a date within the last week or later.", field="start_date"
+            _l("Please choose a date within the last week or later."), field="start_date"
         )
     if start_date > today + START_AHEAD:
-        raise InvalidInput("Please choose a date within the next two months.", field="start_date")
+        raise InvalidInput(
+            _l("Please choose a date within the next two months."), field="start_date"
+        )
 
     current = current_week(pair=pair)
     if current is not None:
@@ -315,8 +338,11 @@ def _current_or_raise(user: User) -> ProgramWeek:
     return week
 
 
-def _theme(key: str) -> prompts.Week | None:
+def _theme(key: str, *, language: str | None = None) -> prompts.Week | None:
+    library = prompt_library() if language is None else prompt_library_in(language)
     try:
-        return prompt_library().week(key)
+        return library.week(key)
     except LookupError:
-        return None
+        if language is None or library.language == i18n.DEFAULT:
+            return None
+        return _theme(key, language=i18n.DEFAULT)

@@ -23,6 +23,7 @@ from wishnotes.errors import (
     ResetLinkUsed,
 )
 from wishnotes.extensions import db
+from wishnotes.i18n import _l
 from wishnotes.kdf import KdfRunner
 from wishnotes.models import PasswordReset, RetiredKeys, User
 
@@ -148,7 +149,7 @@ def recover_with_key(
         )
     except (ValueError, DecryptionFailed):
         raise InvalidInput(
-            "That recovery key does not match this account. Check it and try again.",
+            _l("That recovery key does not match this account. Check it and try again."),
             field="recovery_key",
         ) from None
     user = _use(reset, now)
@@ -168,7 +169,7 @@ def reset_with_fresh_keys(
     accounts.check_password(new_password, email=user.email)
     if not understood:
         raise InvalidInput(
-            "Please confirm that you understand earlier notes stay locked for now.",
+            _l("Please confirm that you understand earlier notes stay locked for now."),
             field="understood",
         )
     user = _use(reset, now)
@@ -251,7 +252,7 @@ def restore_retired(
         opened += 1
     if not opened:
         raise InvalidInput(
-            "That does not open any earlier keys. Try another old password or recovery key.",
+            _l("That does not open any earlier keys. Try another old password or recovery key."),
             field="secret",
         )
     db.session.commit()

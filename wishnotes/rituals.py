@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from wishnotes import envelopes, keyring, pairing, texts, timezones
+from wishnotes import envelopes, keyring, pairing, submissions, texts, timezones
 from wishnotes.errors import DecryptionFailed, InvalidInput, NotPaired, PracticeNotFound
 from wishnotes.extensions import db
 from wishnotes.i18n import _l
@@ -46,8 +47,22 @@ class Opened:
     done_on: list[date]  # oldest first, as a history reads
 
 
-def add_item(*, user: User, user_key: bytes, text: str, now: datetime) -> RitualItem:
-    """Add an "I miss…" item to the pair's table, sealed to both partners."""
+def add_item(
+    *,
+    user: User,
+    user_key: bytes,
+    text: str,
+    now: datetime,
+    submission_key: str | None = None,
+) -> RitualItem:
+    """Add an "I miss…" item to the pair's table, sealed to both partners.
+
+    A `submission_key` (see wishnotes.submissions) that already added an item returns that
+    item instead of a second one, also when both posts arrive at the same moment.
+    """
+    submission_key = submissions.checked(submission_key)
+    if (earlier := _added(user, submission_key)) is not None:
+        return earlier
     text = texts.lines(
         text, max_chars=TEXT_MAX, field="text", empty=_l("Please write what you miss first.")
     )
@@ -64,6 +79,7 @@ def add_item(*, user: User, user_key: bytes, text: str, now: datetime) -> Ritual
         created_at=created,
         activity_at=created,
         activity_by_id=user.id,
+        submission_key=submission_key,
         envelope=envelopes.seal(
             ring=ring,
             reader=partner,
@@ -76,8 +92,24 @@ def add_item(*, user: User, user_key: bytes, text: str, now: datetime) -> Ritual
         ),
     )
     db.session.add(item)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same form, posted twice at once: the other post added it
+        db.session.rollback()
+        if (earlier := _added(user, submission_key)) is not None:
+            return earlier
+        raise
     return item
+
+
+def _added(user: User, submission_key: str | None) -> RitualItem | None:
+    if submission_key is None:
+        return None
+    return db.session.scalar(
+        select(RitualItem).where(
+            RitualItem.author_id == user.id, RitualItem.submission_key == submission_key
+        )
+    )
 
 
 def table(*, user: User, user_key: bytes, now: datetime, archived: bool = False) -> list[Opened]:

@@ -8,8 +8,10 @@ is one of them. Wall-clock hours make daylight saving come out right: a skipped 
 ISO week, "daily" per local date) make passes that overlap or run twice harmless.
 
 The email hour is the user's own (their time zone); the week's day and prompt are the pair's
-(the week's time zone). No weekly or daily email goes out while the pair's week is paused, and
-on the weekday of the weekly email the daily one is left out (the weekly one names the day).
+(the week's time zone); the words, subject and prompt included, are in the user's own language
+(each language is a variant of its own: a partner's language plays no part). No weekly or daily
+email goes out while the pair's week is paused, and on the weekday of the weekly email the daily
+one is left out (the weekly one names the day).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from wishnotes import database, mail, outbox, program, timezones, together
+from wishnotes import database, i18n, mail, outbox, program, timezones, together
 from wishnotes.extensions import db
 from wishnotes.models import ProgramWeek, ScheduleMark, User
 
@@ -39,6 +41,7 @@ _USER_COLUMNS = (
     User.display_name,
     User.pair_id,
     User.discreet_subjects,
+    User.language,
 )
 
 
@@ -130,15 +133,18 @@ def _queue_weekly(run: _Pass, zone: str, hour: datetime) -> int:
     period = weekly_period(hour)
     queued = 0
     for users in _batches(query, run.batch_size):
-        statuses = _week_statuses({user.pair_id for user in users}, now=run.now)
+        statuses = _Statuses({user.pair_id for user in users}, now=run.now)
         waiting = together.users_with_news({user.id: user.pair_id for user in users})
         emails = []
         for user in users:
-            current = statuses.get(user.pair_id)
+            language = _language(user)
+            current = statuses.get(user.pair_id, language)
             if current is not None and current.state == program.PAUSED:
                 continue
             news = user.id in waiting
-            emails.append(_weekly_email(run, user, current, period=period, news=news))
+            emails.append(
+                _weekly_email(run, user, current, language=language, period=period, news=news)
+            )
         queued += outbox.enqueue_many(emails, now=run.now)
         db.session.commit()
     return queued
@@ -149,12 +155,13 @@ def _queue_daily(run: _Pass, zone: str, hour: datetime) -> int:
     period = hour.date().isoformat()
     queued = 0
     for users in _batches(query, run.batch_size):
-        statuses = _week_statuses({user.pair_id for user in users}, now=run.now)
+        statuses = _Statuses({user.pair_id for user in users}, now=run.now)
         emails = []
         for user in users:
-            current = statuses.get(user.pair_id)
+            language = _language(user)
+            current = statuses.get(user.pair_id, language)
             if current is not None and current.prompt is not None:
-                emails.append(_daily_email(run, user, current, period=period))
+                emails.append(_daily_email(run, user, current, language=language, period=period))
         queued += outbox.enqueue_many(emails, now=run.now)
         db.session.commit()
     return queued
@@ -178,27 +185,51 @@ def page(query, *, after: int, size: int):
     return query.where(User.id > after).order_by(User.id).limit(size)
 
 
-def _week_statuses(pair_ids: set[int], *, now: datetime) -> dict[int, program.WeekStatus]:
-    weeks = db.session.scalars(
-        select(ProgramWeek).where(
-            database.one_of(ProgramWeek.pair_id, pair_ids), ProgramWeek.finished_at.is_(None)
+class _Statuses:
+    """The weeks of a batch's pairs, each in the languages its recipients read."""
+
+    def __init__(self, pair_ids: set[int], *, now: datetime) -> None:
+        weeks = db.session.scalars(
+            select(ProgramWeek).where(
+                database.one_of(ProgramWeek.pair_id, pair_ids), ProgramWeek.finished_at.is_(None)
+            )
         )
-    )
-    return {week.pair_id: program.status_of(week, now=now) for week in weeks}
+        self._statuses = {week.pair_id: program.status_of(week, now=now) for week in weeks}
+        self._localized: dict[tuple[int, str], program.WeekStatus] = {}
+
+    def get(self, pair_id: int, language: str) -> program.WeekStatus | None:
+        current = self._statuses.get(pair_id)
+        if current is None:
+            return None
+        key = (pair_id, language)
+        if key not in self._localized:
+            self._localized[key] = program.in_language(current, language)
+        return self._localized[key]
+
+
+def _language(user: Any) -> str:
+    return i18n.normalize(user.language) or i18n.DEFAULT
 
 
 def _weekly_email(
-    run: _Pass, user: Any, current: program.WeekStatus | None, *, period: str, news: bool = False
+    run: _Pass,
+    user: Any,
+    current: program.WeekStatus | None,
+    *,
+    language: str,
+    period: str,
+    news: bool = False,
 ) -> outbox.Queued:
     discreet = user.discreet_subjects
     theme = current.theme if current is not None else None
     if theme is not None and current.state in (program.ACTIVE, program.UPCOMING):
-        subject = mail.subject_for("weekly", discreet=discreet, theme=theme.title)
+        subject = mail.Subject("weekly", discreet, (("theme", theme.title),))
     else:
-        subject = mail.subject_for("weekly_idle", discreet=discreet)
+        subject = mail.Subject("weekly_idle", discreet)
     unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.WEEKLY)
     variant = run.merge.variant(
         "weekly",
+        language=language,
         subject=subject,
         slots=SLOTS,
         discreet=discreet,
@@ -223,13 +254,14 @@ def _weekly_email(
 
 
 def _daily_email(
-    run: _Pass, user: Any, current: program.WeekStatus, *, period: str
+    run: _Pass, user: Any, current: program.WeekStatus, *, language: str, period: str
 ) -> outbox.Queued:
     discreet = user.discreet_subjects
-    subject = mail.subject_for("daily", discreet=discreet, prompt=current.prompt.title)
+    subject = mail.Subject("daily", discreet, (("prompt", current.prompt.title),))
     unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.DAILY)
     variant = run.merge.variant(
         "daily",
+        language=language,
         subject=subject,
         slots=SLOTS,
         discreet=discreet,

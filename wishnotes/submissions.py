@@ -3,8 +3,10 @@
 Every form that creates something carries a random key, minted with the form (a hidden field).
 The row it creates stores the key under a unique constraint with its author, so a second post
 of the same form finds the first one's result instead of making another row, even when both
-posts arrive at the same moment (the database refuses the second insert). Keys are random and
-say nothing; a missing or malformed key only means no protection for that post.
+posts arrive at the same moment (the database refuses the second insert). An account keeps its
+registration form's key too, but there the unique address refuses the second row, and the key
+counts only with the same password (wishnotes.accounts.register). Keys are random and say
+nothing; a missing or malformed key only means no protection for that post.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 
+from flask_babel import format_number
+
 from wishnotes.errors import InvalidInput
+from wishnotes.i18n import _l
 
 # Line breaks and tabs are text; other control characters, lone surrogates and private-use
 # characters are not (unassigned ones are allowed: new emoji may be newer than this Python).
@@ -17,7 +20,8 @@ def check_characters(value: str, *, field: str) -> None:
     for char in value:
         if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _REJECTED_CATEGORIES:
             raise InvalidInput(
-                "This contains characters that cannot be shown. Please remove them.", field=field
+                _l("This contains characters that cannot be shown. Please remove them."),
+                field=field,
             )
 
 
@@ -29,7 +33,12 @@ def lines(text: str | None, *, max_chars: int, field: str, empty: str) -> str:
         raise InvalidInput(empty, field=field)
     if len(text) > max_chars:
         raise InvalidInput(
-            f"Please keep this under {max_chars:,} characters; it has {len(text):,}.", field=field
+            _l(
+                "Please keep this under %(max)s characters; it has %(count)s.",
+                max=format_number(max_chars),
+                count=format_number(len(text)),
+            ),
+            field=field,
         )
     check_characters(text, field=field)
     return text
@@ -41,6 +50,8 @@ def one_line(text: str | None, *, max_chars: int, field: str) -> str | None:
     if not text:
         return None
     if len(text) > max_chars:
-        raise InvalidInput(f"Please keep this under {max_chars} characters.", field=field)
+        raise InvalidInput(
+            _l("Please keep this under %(num)d characters.", num=max_chars), field=field
+        )
     check_characters(text, field=field)
     return text

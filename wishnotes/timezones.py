@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from wishnotes.errors import InvalidInput
+from wishnotes.i18n import _l
 
 DEFAULT = "UTC"
 _NAME_MAX = 64
@@ -36,6 +37,18 @@ REGIONS = (
     "Pacific",
     DEFAULT,
 )
+# How the menus name each region (the zone names themselves stay as IANA writes them).
+REGION_NAMES = {
+    "Africa": _l("Africa"),
+    "America": _l("America"),
+    "Antarctica": _l("Antarctica"),
+    "Asia": _l("Asia"),
+    "Atlantic": _l("Atlantic"),
+    "Australia": _l("Australia"),
+    "Europe": _l("Europe"),
+    "Indian": _l("Indian"),
+    "Pacific": _l("Pacific"),
+}
 
 
 def region_of(name: str) -> str:
@@ -72,7 +85,7 @@ def check(name: str | None, *, field: str = "timezone") -> str:
     """Return `name` if it is a known IANA zone such as "Europe/Berlin", else InvalidInput."""
     name = (name or "").strip()
     if not name or len(name) > _NAME_MAX or name not in _known():
-        raise InvalidInput("Please choose a time zone from the list.", field=field)
+        raise InvalidInput(_l("Please choose a time zone from the list."), field=field)
     return name
 
 

@@ -4,7 +4,7 @@
 
 const CACHE = "shell-{{ version }}";
 const SHELL = {{ shell|tojson }};
-const OFFLINE = {{ url_for('pwa.offline')|tojson }};
+const OFFLINE = {{ offline|tojson }};
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

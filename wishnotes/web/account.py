@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import accounts, keyring, keysessions
@@ -34,7 +35,7 @@ def password():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
-            flash("Your password is changed. Any other devices have been signed out.")
+            flash(_("Your password is changed. Any other devices have been signed out."))
             return redirect(url_for("settings.index"))
     return render_form("account/password.html", form)
 
@@ -58,7 +59,7 @@ def delete():
             logins.sign_out()  # the row went with the account; this forgets the cookies
             response = redirect(url_for("main.home"))
             keys.clear_cookie(response)
-            flash("Your account and every note in it are deleted. Take good care of yourself.")
+            flash(_("Your account and every note in it are deleted. Take good care of yourself."))
             return response
     return render_form("account/delete.html", form)
 
@@ -98,7 +99,7 @@ def trust():
         if form.validate_on_submit():
             user_key = keys.user_key(allow_rollback=True)
             keyring.trust_partner(user=current_user, user_key=user_key, now=now())
-            flash("Your partner's current key is the one you trust now.")
+            flash(_("Your partner's current key is the one you trust now."))
             return redirect(url_for("account.safety_number"))
         safety = _safety()
     except NotPaired as exc:

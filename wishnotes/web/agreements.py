@@ -40,7 +40,7 @@ def propose():
     if form.validate_on_submit():
         chosen = form.shipped.data if form.shipped.data != OWN_WORDS else None
         try:
-            agreements.propose(
+            agreement = agreements.propose(
                 user=current_user,
                 user_key=keys.user_key(),
                 shipped_key=chosen,
@@ -48,6 +48,7 @@ def propose():
                 starts_on=form.starts_on.data,
                 ends_on=form.ends_on.data,
                 now=now(),
+                submission_key=form.submission_key.data,
             )
         except InvalidInput as exc:
             form_error(form, exc)
@@ -55,7 +56,7 @@ def propose():
             return locked_with_words(form.text.data, url_for("agreements.propose"))
         else:
             flash(_("Your proposal is waiting for your partner. Until then it reads “proposed”."))
-            return redirect(url_for("agreements.index"))
+            return redirect(url_for("agreements.index", _anchor=f"agreement-{agreement.id}"))
     texts = {item.key: item for item in agreements.shipped()}
     return render_form("together/propose.html", form, texts=texts)
 

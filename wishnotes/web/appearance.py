@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import appearance
@@ -16,7 +17,8 @@ bp = Blueprint("appearance", __name__, url_prefix="/settings/appearance")
 def _form() -> AppearanceForm:
     form = AppearanceForm(app_look=current_user.app_look, blur_notes=current_user.blur_notes)
     form.app_look.choices = [
-        (look.key, f"{look.label}: {look.description}") for look in appearance.LOOKS.values()
+        (look.key, _("%(label)s: %(description)s", label=look.label, description=look.description))
+        for look in appearance.LOOKS.values()
     ]
     return form
 
@@ -33,6 +35,6 @@ def edit():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
-            flash("Saved. A phone may take a day to show a new icon; reinstalling is quicker.")
+            flash(_("Saved. A phone may take a day to show a new icon; reinstalling is quicker."))
             return redirect(url_for("appearance.edit"))
     return render_form("appearance/edit.html", form, looks=appearance.LOOKS)

@@ -10,14 +10,17 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import accounts, i18n, keysessions, preferences
 from wishnotes.clock import now
 from wishnotes.errors import InvalidCredentials, InvalidInput
 from wishnotes.extensions import limiter
+from wishnotes.i18n import _l
 from wishnotes.web import keys, logins
 from wishnotes.web.forms import LoginForm, RegisterForm, UnlockForm
+from wishnotes.web.language import keep_on_browser
 from wishnotes.web.limits import password_checks, signed_in_email, typed_email
 from wishnotes.web.navigation import config_limit, form_error, render_form, safe_next
 from wishnotes.web.recovery import show_kit
@@ -47,10 +50,18 @@ def register():
                 kdf=keys.kdf(),
                 now=now(),
                 language=i18n.current(),
+                submission_key=form.submission_key.data,
             )
         except InvalidInput as exc:
             form_error(form, exc)
         else:
+            if reg.recovery_key is None:
+                # This same form again (a double click, or its answer never arrived): the account
+                # the first post made, signed in. Its kit went to that post only and is never
+                # stored; until one is confirmed, every page leads to making a new kit.
+                logins.sign_in(reg.user)
+                target = safe_next(request.args.get("next")) or url_for("main.home")
+                return _unlocked_redirect(reg.user_key, target)
             preferences.adopt_timezone(user=reg.user, name=form.browser_timezone.data)
             logins.sign_in(reg.user)
             cookie = keys.open_session(reg.user_key)
@@ -99,7 +110,7 @@ def unlock():
                 email=current_user.email, password=form.password.data, kdf=keys.kdf()
             )
         except InvalidCredentials:
-            form.password.errors.append("That password does not match.")
+            form.password.errors.append(_("That password does not match."))
         else:
             # The same login, unlocked again: only a new key session is opened.
             target = safe_next(request.args.get("next")) or url_for("main.home")
@@ -110,11 +121,13 @@ def unlock():
 
 # Why the unlock page appears, said on it (?why=): nothing is wrong, the notes closed themselves.
 UNLOCK_REASONS = {
-    "lock": "You locked your notes. Your login stays; enter your password to open them again.",
-    "idle": "Your notes locked themselves after a quiet while, so nobody else can open them on "
-    "this device. Enter your password to open them again.",
+    "lock": _l("You locked your notes. Your login stays; enter your password to open them again."),
+    "idle": _l(
+        "Your notes locked themselves after a quiet while, so nobody else can open them on "
+        "this device. Enter your password to open them again."
+    ),
 }
-UNLOCK_DEFAULT = (
+UNLOCK_DEFAULT = _l(
     "Your notes lock themselves after 30 quiet minutes, after 12 hours, or when you press Lock; "
     "staying signed in on this device keeps your login, never the notes open. Enter your "
     "password to open them again."
@@ -133,9 +146,15 @@ def lock():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    # Said in the account's language, which the sign-in page after it keeps on this browser
+    # (the user is loaded first: the language is chosen from a user already loaded).
+    language = i18n.current() if current_user.is_authenticated else None
+    said = _("You are signed out.")
     keysessions.close_session(cookie_value=request.cookies.get(keysessions.COOKIE_NAME))
     logins.sign_out()
     response = make_response(redirect(url_for("auth.login")))
     keys.clear_cookie(response)
-    flash("You are signed out.")
+    if language and language != i18n.visitor_language():
+        keep_on_browser(response, language)
+    flash(said)
     return response

@@ -16,25 +16,35 @@ from werkzeug.exceptions import HTTPException
 
 from wishnotes.errors import KdfBusy, KeyChanged, Locked, StoredKdfRefused
 from wishnotes.extensions import db, login_manager
+from wishnotes.i18n import _l
 
 MESSAGES = {
-    400: ("Something in that request was off", "Please go back and try again."),
-    403: ("Not available", "This page is not available to you."),
-    404: ("Not found", "There is nothing at this address."),
-    405: ("Not available", "This page cannot be used that way."),
-    409: ("Not possible right now", "Please go back and try again."),
-    413: ("Too long", "That was more than this form can take. Please shorten it and try again."),
-    422: ("Please check the form", "Something in the form needs another look."),
-    429: ("Please wait a moment", "There were many attempts in a short time. Try again shortly."),
-    500: ("Something went wrong", "Please try again in a moment. Nothing you wrote was lost."),
+    400: (_l("Something in that request was off"), _l("Please go back and try again.")),
+    403: (_l("Not available"), _l("This page is not available to you.")),
+    404: (_l("Not found"), _l("There is nothing at this address.")),
+    405: (_l("Not available"), _l("This page cannot be used that way.")),
+    409: (_l("Not possible right now"), _l("Please go back and try again.")),
+    413: (
+        _l("Too long"),
+        _l("That was more than this form can take. Please shorten it and try again."),
+    ),
+    422: (_l("Please check the form"), _l("Something in the form needs another look.")),
+    429: (
+        _l("Please wait a moment"),
+        _l("There were many attempts in a short time. Try again shortly."),
+    ),
+    500: (
+        _l("Something went wrong"),
+        _l("Please try again in a moment. Nothing you wrote was lost."),
+    ),
     503: (
-        "Resting for a moment",
-        "The notes cannot be reached just now. Please try again in a moment.",
+        _l("Resting for a moment"),
+        _l("The notes cannot be reached just now. Please try again in a moment."),
     ),
 }
 # A pool renewed after a restart serves the next request; an unreachable database takes longer.
 RETRY_AFTER_RENEWED, RETRY_AFTER_UNREACHABLE = 1, 30
-CSRF_MESSAGE = "This page was open for a long time or was sent twice. Please try again."
+CSRF_MESSAGE = _l("This page was open for a long time or was sent twice. Please try again.")
 
 
 def init_app(app: Flask) -> None:
@@ -86,7 +96,10 @@ def _key_changed(exc: KeyChanged):
     # The notes pages have their own handler; this one covers every other page using keys.
     db.session.rollback()
     page = render_template(
-        "notes/problem.html", title="Your partner's key has changed", message=exc.message, key=True
+        "notes/problem.html",
+        title=_l("Your partner's key has changed"),
+        message=exc.message,
+        key=True,
     )
     return page, 409
 

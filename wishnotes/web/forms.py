@@ -20,6 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wishnotes import i18n, submissions
 from wishnotes.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
 from wishnotes.agreements import TEXT_MAX as AGREEMENT_MAX
+from wishnotes.i18n import _l, _nl
 from wishnotes.notes import BODY_MAX, PROMPT_KEY_MAX, REPLY_MAX, TITLE_MAX
 from wishnotes.places import NAME_MAX as PLACE_NAME_MAX
 from wishnotes.places import TURN_MAX
@@ -30,60 +31,6 @@ _EMAIL_KW = {"autocomplete": "email", "inputmode": "email", "maxlength": EMAIL_M
 
 def _password_kw(autocomplete: str) -> dict:
     return {"autocomplete": autocomplete, "maxlength": PASSWORD_MAX}
-
-
-class RegisterForm(FlaskForm):
-    email = EmailField(
-        "Email",
-        validators=[DataRequired("Please enter your email address.")],
-        render_kw=_EMAIL_KW,
-    )
-    display_name = StringField(
-        "Your name, as your partner knows you",
-        validators=[DataRequired("Please enter a name."), Length(max=NAME_MAX)],
-        render_kw={"autocomplete": "name", "maxlength": NAME_MAX},
-    )
-    password = PasswordField(
-        "Password",
-        description=f"At least {PASSWORD_MIN} characters. A few unrelated words work well.",
-        validators=[InputRequired("Please choose a password.")],
-        render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
-    )
-    # Filled by the script with this device's zone; empty without it (the zone stays UTC).
-    browser_timezone = HiddenField(validators=[Length(max=64)])
-
-
-class LoginForm(FlaskForm):
-    email = EmailField(
-        "Email", validators=[DataRequired("Please enter your email address.")], render_kw=_EMAIL_KW
-    )
-    password = PasswordField(
-        "Password",
-        validators=[InputRequired("Please enter your password.")],
-        render_kw=_password_kw("current-password"),
-    )
-    remember = BooleanField("Keep me signed in on this device")
-
-
-class UnlockForm(FlaskForm):
-    password = PasswordField(
-        "Password",
-        validators=[InputRequired("Please enter your password.")],
-        render_kw=_password_kw("current-password"),
-    )
-
-
-class ActionForm(FlaskForm):
-    """A button that changes something: it carries only the CSRF token."""
-
-
-class LanguageForm(FlaskForm):
-    """The language of the pages (and, once signed in, of the emails too)."""
-
-    language = SelectField(
-        i18n._l("Language"), choices=list(i18n.LANGUAGES.items()), validate_choice=False
-    )
-    next = HiddenField()
 
 
 class OnceForm(FlaskForm):
@@ -98,13 +45,73 @@ class OnceForm(FlaskForm):
     )
 
 
+class RegisterForm(OnceForm):
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(_l("Please enter your email address."))],
+        render_kw=_EMAIL_KW,
+    )
+    display_name = StringField(
+        _l("Your name, as your partner knows you"),
+        validators=[DataRequired(_l("Please enter a name.")), Length(max=NAME_MAX)],
+        render_kw={"autocomplete": "name", "maxlength": NAME_MAX},
+    )
+    password = PasswordField(
+        _l("Password"),
+        description=_l(
+            "At least %(num)d characters. A few unrelated words work well.", num=PASSWORD_MIN
+        ),
+        validators=[InputRequired(_l("Please choose a password."))],
+        render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
+    )
+    # Filled by the script with this device's zone; empty without it (the zone stays UTC).
+    browser_timezone = HiddenField(validators=[Length(max=64)])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        _l("Email"),
+        validators=[DataRequired(_l("Please enter your email address."))],
+        render_kw=_EMAIL_KW,
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(_l("Please enter your password."))],
+        render_kw=_password_kw("current-password"),
+    )
+    remember = BooleanField(_l("Keep me signed in on this device"))
+
+
+class UnlockForm(FlaskForm):
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(_l("Please enter your password."))],
+        render_kw=_password_kw("current-password"),
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: it carries only the CSRF token."""
+
+
+class LanguageForm(FlaskForm):
+    """The language of the pages (and, once signed in, of the emails too)."""
+
+    language = SelectField(
+        _l("Language"),
+        choices=[SelectChoice(code, name) for code, name in i18n.LANGUAGES.items()],
+        validate_choice=False,
+    )
+    next = HiddenField()
+
+
 class InviteForm(OnceForm):
     """The button that makes an invite link."""
 
 
 class UnpairForm(FlaskForm):
     confirm = BooleanField(
-        "Yes, end our pair", validators=[DataRequired("Please tick the box to confirm.")]
+        _l("Yes, end our pair"), validators=[DataRequired(_l("Please tick the box to confirm."))]
     )
 
 
@@ -112,8 +119,8 @@ class RecoveryConfirmForm(FlaskForm):
     # Which group is asked, and what it must be, stay in the key session (never in the form).
     next = HiddenField()
     typed = StringField(
-        "Type group number",
-        validators=[InputRequired("Please type the group from your kit.")],
+        _l("Type group number"),
+        validators=[InputRequired(_l("Please type the group from your kit."))],
         render_kw={
             "autocomplete": "off",
             "autocapitalize": "characters",
@@ -127,8 +134,8 @@ class PasswordConfirmForm(FlaskForm):
     """An action that needs the current password (new recovery key, delete account)."""
 
     password = PasswordField(
-        "Your password",
-        validators=[InputRequired("Please enter your password.")],
+        _l("Your password"),
+        validators=[InputRequired(_l("Please enter your password."))],
         render_kw=_password_kw("current-password"),
     )
 
@@ -143,26 +150,28 @@ _RECOVERY_KW = {
 }
 
 
-def _new_password_field(label: str = "New password") -> PasswordField:
+def _new_password_field(label: str = _l("New password")) -> PasswordField:
     return PasswordField(
         label,
-        description=f"At least {PASSWORD_MIN} characters.",
-        validators=[InputRequired("Please choose a new password.")],
+        description=_l("At least %(num)d characters.", num=PASSWORD_MIN),
+        validators=[InputRequired(_l("Please choose a new password."))],
         render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
     )
 
 
 class ForgotForm(FlaskForm):
     email = EmailField(
-        "Email", validators=[DataRequired("Please enter your email address.")], render_kw=_EMAIL_KW
+        _l("Email"),
+        validators=[DataRequired(_l("Please enter your email address."))],
+        render_kw=_EMAIL_KW,
     )
 
 
 class ResetWithKeyForm(FlaskForm):
     recovery_key = StringField(
-        "Recovery key",
-        description="The 32 characters from your recovery kit. Dashes and spaces are fine.",
-        validators=[InputRequired("Please enter your recovery key.")],
+        _l("Recovery key"),
+        description=_l("The 32 characters from your recovery kit. Dashes and spaces are fine."),
+        validators=[InputRequired(_l("Please enter your recovery key."))],
         render_kw=_RECOVERY_KW,
     )
     password = _new_password_field()
@@ -171,15 +180,17 @@ class ResetWithKeyForm(FlaskForm):
 class FreshStartForm(FlaskForm):
     password = _new_password_field()
     understood = BooleanField(
-        "I understand that my earlier notes stay locked until my old password or recovery key "
-        "turns up"
+        _l(
+            "I understand that my earlier notes stay locked until my old password or recovery "
+            "key turns up"
+        )
     )
 
 
 class RestoreForm(FlaskForm):
     secret = PasswordField(
-        "Old password or old recovery key",
-        validators=[InputRequired("Please enter an old password or recovery key.")],
+        _l("Old password or old recovery key"),
+        validators=[InputRequired(_l("Please enter an old password or recovery key."))],
         render_kw={"autocomplete": "off", "maxlength": PASSWORD_MAX},
     )
 
@@ -190,13 +201,13 @@ class RestoreForm(FlaskForm):
 class AppearanceForm(FlaskForm):
     # The service checks the look (validate_choice off), so a forged value gets our own message.
     app_look = RadioField(
-        "How the app shows itself",
-        validators=[InputRequired("Please choose one of the two looks.")],
+        _l("How the app shows itself"),
+        validators=[InputRequired(_l("Please choose one of the two looks."))],
         validate_choice=False,
     )
     blur_notes = BooleanField(
-        "Blur notes until I tap them",
-        description="Someone glancing at your screen sees only soft shapes, not words.",
+        _l("Blur notes until I tap them"),
+        description=_l("Someone glancing at your screen sees only soft shapes, not words."),
     )
 
 
@@ -205,24 +216,24 @@ class AppearanceForm(FlaskForm):
 
 class ComposeForm(OnceForm):
     title = StringField(
-        "A title, if you like",
+        _l("A title, if you like"),
         render_kw={"maxlength": TITLE_MAX, "autocomplete": "off"},
     )
     body = TextAreaField(
-        "Your note",
-        description="Only your partner can read it. Up to 4,000 characters.",
-        validators=[InputRequired("Please write your note first.")],
+        _l("Your note"),
+        description=_l("Only your partner can read it. Up to 4,000 characters."),
+        validators=[InputRequired(_l("Please write your note first."))],
         render_kw={"maxlength": BODY_MAX, "rows": 8, "autocomplete": "off"},
     )
     sealed = BooleanField(
-        "Sealed: keep no copy for me",
-        description="Even you will not be able to open it again once it is sent.",
+        _l("Sealed: keep no copy for me"),
+        description=_l("Even you will not be able to open it again once it is sent."),
     )
     # Set by the week's compose screen; the service checks it is a prompt key.
     prompt_key = HiddenField(validators=[Length(max=PROMPT_KEY_MAX)])
     # Asked for only when the notes locked while the note was being written.
     password = PasswordField(
-        "Your password, to unlock and send",
+        _l("Your password, to unlock and send"),
         render_kw=_password_kw("current-password"),
     )
 
@@ -231,29 +242,32 @@ class AnswerForm(FlaskForm):
     # Filled by the answer button pressed (name="choice"), so not a hidden field.
     choice = StringField()
     reply = TextAreaField(
-        "A few words, if you like",
-        description=f"Sent with “Let's talk about it”. Up to {REPLY_MAX} characters, sealed "
-        "like a note.",
+        _l("A few words, if you like"),
+        description=_l(
+            "Sent with “Let's talk about it”. Up to %(num)d characters, sealed like a note.",
+            num=REPLY_MAX,
+        ),
         render_kw={"maxlength": REPLY_MAX, "rows": 3, "autocomplete": "off"},
     )
 
 
 class DeletePastNotesForm(FlaskForm):
     confirm = BooleanField(
-        "Yes, delete the notes I wrote in past pairs",
-        validators=[DataRequired("Please tick the box to confirm.")],
+        _l("Yes, delete the notes I wrote in past pairs"),
+        validators=[DataRequired(_l("Please tick the box to confirm."))],
     )
 
 
 class UnpairChoiceForm(UnpairForm):
     delete_my_notes = BooleanField(
-        "Also delete the notes I wrote",
-        description="They disappear for both of you. Notes your partner wrote are theirs to keep "
-        "or delete.",
+        _l("Also delete the notes I wrote"),
+        description=_l(
+            "They disappear for both of you. Notes your partner wrote are theirs to keep or delete."
+        ),
     )
     delete_my_practices = BooleanField(
-        "Also delete what I wrote together: at our table, in our places, in our agreements",
-        description="What your partner wrote there is theirs to keep or delete.",
+        _l("Also delete what I wrote together: at our table, in our places, in our agreements"),
+        description=_l("What your partner wrote there is theirs to keep or delete."),
     )
 
 
@@ -262,29 +276,31 @@ class UnpairChoiceForm(UnpairForm):
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password",
-        validators=[InputRequired("Please enter your current password.")],
+        _l("Current password"),
+        validators=[InputRequired(_l("Please enter your current password."))],
         render_kw=_password_kw("current-password"),
     )
     new_password = PasswordField(
-        "New password",
-        description=f"At least {PASSWORD_MIN} characters. A few unrelated words work well.",
-        validators=[InputRequired("Please choose a new password.")],
+        _l("New password"),
+        description=_l(
+            "At least %(num)d characters. A few unrelated words work well.", num=PASSWORD_MIN
+        ),
+        validators=[InputRequired(_l("Please choose a new password."))],
         render_kw={**_password_kw("new-password"), "minlength": PASSWORD_MIN},
     )
 
 
 class DeleteAccountForm(PasswordConfirmForm):
     confirm = BooleanField(
-        "Yes, delete my account and every note in it",
-        validators=[DataRequired("Please tick the box to confirm.")],
+        _l("Yes, delete my account and every note in it"),
+        validators=[DataRequired(_l("Please tick the box to confirm."))],
     )
 
 
 class TrustKeysForm(FlaskForm):
     confirm = BooleanField(
-        "We compared our safety numbers and they are the same",
-        validators=[DataRequired("Please tick the box once you have compared them.")],
+        _l("We compared our safety numbers and they are the same"),
+        validators=[DataRequired(_l("Please tick the box once you have compared them."))],
     )
 
 
@@ -311,52 +327,60 @@ _HOURS = [SelectChoice(hour, f"{hour:02d}:00") for hour in range(24)]
 _WEEKDAYS = [
     SelectChoice(number, name)
     for number, name in enumerate(
-        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+        (
+            _l("Monday"),
+            _l("Tuesday"),
+            _l("Wednesday"),
+            _l("Thursday"),
+            _l("Friday"),
+            _l("Saturday"),
+            _l("Sunday"),
+        )
     )
 ]
 
 
 class StartWeekForm(OnceForm):
-    theme = SelectField("Theme", choices=_theme_choices, validate_choice=False)
+    theme = SelectField(_l("Theme"), choices=_theme_choices, validate_choice=False)
     start_date = DateField(
-        "First day",
-        validators=[InputRequired("Please choose the first day.")],
+        _l("First day"),
+        validators=[InputRequired(_l("Please choose the first day."))],
         render_kw={"autocomplete": "off"},
     )
     timezone = SelectField(
-        "Time zone for the week",
-        description="Each day of the week begins at midnight here.",
+        _l("Time zone for the week"),
+        description=_l("Each day of the week begins at midnight here."),
         validate_choice=False,
     )
 
 
 class EmailSettingsForm(FlaskForm):
-    timezone = SelectField("Your time zone", validate_choice=False)
-    weekly_email = BooleanField("Send me a weekly summary")
+    timezone = SelectField(_l("Your time zone"), validate_choice=False)
+    weekly_email = BooleanField(_l("Send me a weekly summary"))
     weekly_weekday = SelectField(
-        "On", choices=_WEEKDAYS, coerce=_int_or_none, validate_choice=False
+        _l("On"), choices=_WEEKDAYS, coerce=_int_or_none, validate_choice=False
     )
-    weekly_hour = SelectField("At", choices=_HOURS, coerce=_int_or_none, validate_choice=False)
-    daily_email = BooleanField("During a week, send me each day's prompt")
-    daily_hour = SelectField("At", choices=_HOURS, coerce=_int_or_none, validate_choice=False)
+    weekly_hour = SelectField(_l("At"), choices=_HOURS, coerce=_int_or_none, validate_choice=False)
+    daily_email = BooleanField(_l("During a week, send me each day's prompt"))
+    daily_hour = SelectField(_l("At"), choices=_HOURS, coerce=_int_or_none, validate_choice=False)
     note_notice = BooleanField(
-        "Email me when I have a new note",
-        description="At most once every six hours, and never for a note you already opened.",
+        _l("Email me when I have a new note"),
+        description=_l("At most once every six hours, and never for a note you already opened."),
     )
     discreet_subjects = BooleanField(
-        "Discreet emails",
-        description="Subjects and text that say nothing about what the emails are for.",
+        _l("Discreet emails"),
+        description=_l("Subjects and text that say nothing about what the emails are for."),
     )
 
 
 # --- practices around the notes ------------------------------------------------------------
 
 
-class RitualForm(FlaskForm):
+class RitualForm(OnceForm):
     text = TextAreaField(
-        "I miss…",
-        description="A small ritual or tradition you shared. Up to 300 characters.",
-        validators=[InputRequired("Please write what you miss first.")],
+        _l("I miss…"),
+        description=_l("A small ritual or tradition you shared. Up to 300 characters."),
+        validators=[InputRequired(_l("Please write what you miss first."))],
         render_kw={"maxlength": RITUAL_MAX, "rows": 3, "autocomplete": "off"},
     )
 
@@ -364,39 +388,39 @@ class RitualForm(FlaskForm):
 class RitualDayForm(FlaskForm):
     """A day for an item: planned, or the day it was done."""
 
-    day = DateField("Day", validators=[Optional()], render_kw={"autocomplete": "off"})
+    day = DateField(_l("Day"), validators=[Optional()], render_kw={"autocomplete": "off"})
 
 
-class PlaceStartForm(FlaskForm):
+class PlaceStartForm(OnceForm):
     name = StringField(
-        "A name for the place, if you like",
+        _l("A name for the place, if you like"),
         render_kw={"maxlength": PLACE_NAME_MAX, "autocomplete": "off"},
     )
 
 
-class PlaceTurnForm(FlaskForm):
+class PlaceTurnForm(OnceForm):
     text = TextAreaField(
-        "Your lines",
-        description="Up to 600 characters. Then it is your partner's turn.",
-        validators=[InputRequired("Please write a line first.")],
+        _l("Your lines"),
+        description=_l("Up to 600 characters. Then it is your partner's turn."),
+        validators=[InputRequired(_l("Please write a line first."))],
         render_kw={"maxlength": TURN_MAX, "rows": 5, "autocomplete": "off"},
     )
 
 
-class AgreementForm(FlaskForm):
-    shipped = RadioField("What would you like to agree on?", validate_choice=False)
+class AgreementForm(OnceForm):
+    shipped = RadioField(_l("What would you like to agree on?"), validate_choice=False)
     text = TextAreaField(
-        "In your own words",
-        description="Leave it empty to use the words above, or write your own.",
+        _l("In your own words"),
+        description=_l("Leave it empty to use the words above, or write your own."),
         render_kw={"maxlength": AGREEMENT_MAX, "rows": 4, "autocomplete": "off"},
     )
     starts_on = DateField(
-        "From",
-        validators=[InputRequired("Please choose the first day.")],
+        _l("From"),
+        validators=[InputRequired(_l("Please choose the first day."))],
         render_kw={"autocomplete": "off"},
     )
     ends_on = DateField(
-        "Until (optional)", validators=[Optional()], render_kw={"autocomplete": "off"}
+        _l("Until (optional)"), validators=[Optional()], render_kw={"autocomplete": "off"}
     )
 
 
@@ -407,9 +431,12 @@ class ListenForm(FlaskForm):
         csrf = False  # a GET form that changes nothing
 
     minutes = RadioField(
-        "How long",
-        choices=[SelectChoice(str(m), f"{m} minutes") for m in (5, 10, 15)],
+        _l("How long"),
+        choices=[
+            SelectChoice(str(m), _nl("%(num)d minute", "%(num)d minutes", m)) for m in (5, 10, 15)
+        ],
     )
     speaker = RadioField(
-        "Who speaks", choices=[SelectChoice("me", "Me"), SelectChoice("partner", "My partner")]
+        _l("Who speaks"),
+        choices=[SelectChoice("me", _l("Me")), SelectChoice("partner", _l("My partner"))],
     )

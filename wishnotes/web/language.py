@@ -28,6 +28,12 @@ def choose():
         abort(400)
     response = redirect(safe_next(form.next.data) or url_for("main.home"))
     # Kept on this browser too, so the sign-in page after signing out stays in it.
+    keep_on_browser(response, code)
+    return response
+
+
+def keep_on_browser(response, code: str) -> None:
+    """Remember a language on this browser (the `wn_lang` cookie) for the pages before sign-in."""
     response.set_cookie(
         i18n.COOKIE_NAME,
         code,
@@ -36,4 +42,3 @@ def choose():
         httponly=True,
         samesite="Lax",
     )
-    return response

@@ -9,6 +9,7 @@ hands it to `load_user` when the session cookie is gone.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_login.utils import encode_cookie
 
@@ -18,6 +19,19 @@ from wishnotes.models import Login, User
 from wishnotes.web.forms import ActionForm
 
 bp = Blueprint("logins", __name__, url_prefix="/settings/logins")
+
+
+@bp.app_template_filter("device_name")
+def device_name(label: str | None) -> str:
+    """Say a stored device label ("Firefox on Android", "A browser") in the reader's language.
+
+    Labels are stored as `wishnotes.logins.device_label` writes them; the names of browsers and
+    systems stay as they are, the words around them are translated.
+    """
+    browser, on, system = (label or "").partition(" on ")
+    if browser == logins.UNKNOWN_BROWSER:
+        return _("A browser on %(system)s", system=system) if on else _("A browser")
+    return _("%(browser)s on %(system)s", browser=browser, system=system) if on else browser
 
 
 def _lifetimes() -> dict:
@@ -117,7 +131,7 @@ def end(login_id: int):
         return redirect(url_for("settings.index"))  # this device signs out with "Sign out"
     if not logins.end(user=current_user, login_id=login_id):
         abort(404)
-    flash("That device is signed out.")
+    flash(_("That device is signed out."))
     return redirect(url_for("settings.index"))
 
 
@@ -127,5 +141,5 @@ def end_others():
     if not ActionForm().validate_on_submit():
         abort(400)
     ended = logins.end_others(user=current_user, login_id=current_id())
-    flash("Every other device is signed out." if ended else "No other device was signed in.")
+    flash(_("Every other device is signed out.") if ended else _("No other device was signed in."))
     return redirect(url_for("settings.index"))

@@ -18,6 +18,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import TooManyRequests
@@ -36,6 +37,7 @@ from wishnotes.errors import (
     StoredKdfRefused,
 )
 from wishnotes.extensions import login_manager
+from wishnotes.i18n import _l
 from wishnotes.web import keys
 from wishnotes.web.errors import CSRF_MESSAGE, MESSAGES, render_error
 from wishnotes.web.forms import ActionForm, AnswerForm, ComposeForm, DeletePastNotesForm
@@ -45,21 +47,26 @@ from wishnotes.web.navigation import form_error, render_form
 bp = Blueprint("notes", __name__, url_prefix="/notes")
 
 # As the reader chooses them, and as the writer reads them: "later" is a gentle hold.
-ANSWER_CHOICES = {"yes": "Yes, let's", "later": "Maybe later", "talk": "Let's talk about it"}
-ANSWER_FOR_WRITER = {
-    "yes": "{name} answered: Yes, let's.",
-    "later": "{name} is keeping this one for later. It is on their mind, just not for now.",
-    "talk": "{name} would like to talk about it with you.",
+ANSWER_CHOICES = {
+    "yes": _l("Yes, let's"),
+    "later": _l("Maybe later"),
+    "talk": _l("Let's talk about it"),
 }
-LOCKED_WHILE_WRITING = (
+# Filled in with the reader's name by the page: `answer_for_writer[code] % {"name": ...}`.
+ANSWER_FOR_WRITER = {
+    "yes": _l("%(name)s answered: Yes, let's."),
+    "later": _l("%(name)s is keeping this one for later. It is on their mind, just not for now."),
+    "talk": _l("%(name)s would like to talk about it with you."),
+}
+LOCKED_WHILE_WRITING = _l(
     "Your notes locked themselves while you were writing. Your words are still here: "
     "enter your password and send again."
 )
-PAIR_ENDED_WHILE_WRITING = (
+PAIR_ENDED_WHILE_WRITING = _l(
     "Your pair ended while you were writing, so the note was not sent. Your words are still "
     "here, for you to keep."
 )
-UNREADABLE = (
+UNREADABLE = _l(
     "This note could not be opened, so nothing of it is shown. It may have been changed after "
     "it was written."
 )
@@ -83,14 +90,17 @@ def _not_found(exc: NoteNotFound):
 @bp.errorhandler(DecryptionFailed)
 def _unreadable(exc: DecryptionFailed):
     message = exc.message if isinstance(exc, EarlierKeysLocked) else UNREADABLE
-    page = render_template("notes/problem.html", title="This note stays closed", message=message)
+    page = render_template("notes/problem.html", title=_("This note stays closed"), message=message)
     return page, 422
 
 
 @bp.errorhandler(KeyChanged)
 def _key_changed(exc: KeyChanged):
     page = render_template(
-        "notes/problem.html", title="Your partner's key has changed", message=exc.message, key=True
+        "notes/problem.html",
+        title=_("Your partner's key has changed"),
+        message=exc.message,
+        key=True,
     )
     return page, 409
 
@@ -98,14 +108,15 @@ def _key_changed(exc: KeyChanged):
 @bp.errorhandler(CSRFError)
 def _stale_form(exc: CSRFError):
     if request.endpoint == "notes.compose":
-        return _compose_again(CSRF_MESSAGE + " Your note is still here.", 400)
+        return _compose_again(_("%(message)s Your note is still here.", message=CSRF_MESSAGE), 400)
     return render_error(400, CSRF_MESSAGE)
 
 
 @bp.errorhandler(TooManyRequests)
 def _too_many(exc: TooManyRequests):
     if request.endpoint == "notes.compose":
-        return _compose_again(MESSAGES[429][1] + " Your note is still here.", 429)
+        message = MESSAGES[429][1]
+        return _compose_again(_("%(message)s Your note is still here.", message=message), 429)
     return render_error(429)
 
 
@@ -144,7 +155,7 @@ def _list_labels(rows) -> dict:
         if user_key
         else {}
     )
-    return {"answers": answers, "prompt_title": _prompt_title, "answer_choices": ANSWER_CHOICES}
+    return {"answers": answers, "prompt_title": _prompt_title, "answer_choices": _answer_choices()}
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -161,7 +172,7 @@ def compose():
     form = ComposeForm(prompt_key=request.args.get("prompt", ""))
     _apply_starter(form)
     if form.validate_on_submit() and _send(form):
-        flash("Your note is on its way. It waits quietly until your partner opens it.")
+        flash(_("Your note is on its way. It waits quietly until your partner opens it."))
         return _with_key_cookie(redirect(url_for("notes.sent")))
     return _with_key_cookie(make_response(_render_compose(form)))
 
@@ -203,7 +214,7 @@ def _send(form: ComposeForm) -> bool:
     except NotPaired:
         form.form_errors.append(PAIR_ENDED_WHILE_WRITING)
     except InvalidCredentials:
-        form.password.errors.append("That password does not match.")
+        form.password.errors.append(_("That password does not match."))
     except InvalidInput as exc:
         form_error(form, exc)
     except KeyChanged as exc:
@@ -288,7 +299,7 @@ def answer(note_id: str):
     except Locked:
         # Back to the note after unlocking: the answer URL itself takes only POSTs.
         return redirect(url_for("auth.unlock", next=url_for("notes.show", note_id=note_id)))
-    flash("Your answer is sent. You can change it whenever you like.")
+    flash(_("Your answer is sent. You can change it whenever you like."))
     session["note_shown"] = note_id
     return redirect(url_for("notes.show", note_id=note_id))
 
@@ -300,7 +311,7 @@ def delete(note_id: str):
     if form.validate_on_submit():
         keys.user_key()  # destroying needs unlocked keys, not only a sign-in cookie
         notes.delete_note(user=current_user, note_id=note_id)
-        flash("The note is deleted, for both of you.")
+        flash(_("The note is deleted, for both of you."))
         return redirect(url_for("notes.sent"))
     note = notes.written_note(user=current_user, note_id=note_id)
     return render_template("notes/delete.html", note=note, form=form)
@@ -331,17 +342,26 @@ def delete_past():
         if not keys.is_unlocked():  # destroying needs unlocked keys, not only a sign-in cookie
             return redirect(url_for("auth.unlock", next=url_for("notes.past")))
         count = notes.delete_past_written(user=current_user)
-        flash("The notes you wrote in past pairs are deleted." if count else "Nothing to delete.")
+        flash(
+            _("The notes you wrote in past pairs are deleted.")
+            if count
+            else _("Nothing to delete.")
+        )
         return redirect(url_for("notes.past"))
     return render_form("notes/past.html", form, past=notes.past(user=current_user))
 
 
 def _labels() -> dict:
     return {
-        "answer_choices": ANSWER_CHOICES,
+        "answer_choices": _answer_choices(),
         "answer_for_writer": ANSWER_FOR_WRITER,
         "prompt_title": _prompt_title,
     }
+
+
+def _answer_choices() -> dict[str, str]:
+    # Worded now, as plain text: the page escapes it like any other text.
+    return {code: str(label) for code, label in ANSWER_CHOICES.items()}
 
 
 def _prompt_title(prompt_key: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import pairing
@@ -80,7 +81,7 @@ def create_invite():
 @login_required
 def revoke_invite():
     if ActionForm().validate_on_submit() and pairing.revoke_invite(user=current_user, now=now()):
-        flash("The invite link was withdrawn. It no longer works.")
+        flash(_("The invite link was withdrawn. It no longer works."))
     return redirect(url_for("pairing.index"))
 
 
@@ -107,7 +108,7 @@ def join(token: str):
         except (InviteInvalid, AlreadyPaired) as exc:
             form.form_errors.append(exc.message)
         else:
-            flash(f"You and {invite.inviter.display_name} are now paired.")
+            flash(_("You and %(name)s are now paired.", name=invite.inviter.display_name))
             return redirect(url_for("main.home"))
     return render_form("pairing/join.html", form, inviter=invite.inviter)
 
@@ -131,8 +132,8 @@ def unpair():
                 delete_my_practices=form.delete_my_practices.data,
             )
         except NotPaired:
-            flash("Your pair has already ended.")
+            flash(_("Your pair has already ended."))
         else:
-            flash("Your pair has ended. Take care of yourself.")
+            flash(_("Your pair has ended. Take care of yourself."))
         return redirect(url_for("pairing.index"))
     return render_form("pairing/unpair.html", form, partner=partner)

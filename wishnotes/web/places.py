@@ -32,12 +32,18 @@ def start():
     form = PlaceStartForm()
     if form.validate_on_submit():
         try:
-            places.start_place(
-                user=current_user, user_key=keys.user_key(), name=form.name.data, now=now()
+            place = places.start_place(
+                user=current_user,
+                user_key=keys.user_key(),
+                name=form.name.data,
+                now=now(),
+                submission_key=form.submission_key.data,
             )
         except (InvalidInput, PlaceOpen) as exc:
             flash(str(exc.message))
         else:
+            if place.ended_at is not None:  # an old form again: the place it began has ended
+                return redirect(url_for("places.show", place_id=place.id))
             flash(_("Your place has begun. You write the first lines."))
     return redirect(url_for("places.current"))
 
@@ -54,6 +60,7 @@ def turn(place_id: str):
                 place_id=place_id,
                 text=form.text.data,
                 now=now(),
+                submission_key=form.submission_key.data,
             )
         except InvalidInput as exc:
             form_error(form, exc)

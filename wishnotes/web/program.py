@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
@@ -97,7 +98,7 @@ def start():
         except WishnotesError as exc:
             form.form_errors.append(exc.message)
         else:
-            flash("Your week is suggested. It begins once your partner says yes.")
+            flash(_("Your week is suggested. It begins once your partner says yes."))
             return redirect(url_for("program.index"))
     return _page(form)
 
@@ -116,25 +117,25 @@ def _act(service, done: str):
 @bp.post("/accept")
 @login_required
 def accept():
-    return _act(program.accept_week, "Your week is set. Take it one day at a time.")
+    return _act(program.accept_week, _("Your week is set. Take it one day at a time."))
 
 
 @bp.post("/pause")
 @login_required
 def pause():
-    return _act(program.pause_week, "The week is paused. Take the time you need.")
+    return _act(program.pause_week, _("The week is paused. Take the time you need."))
 
 
 @bp.post("/resume")
 @login_required
 def resume():
-    return _act(program.resume_week, "The week goes on where it stopped.")
+    return _act(program.resume_week, _("The week goes on where it stopped."))
 
 
 @bp.post("/finish")
 @login_required
 def finish():
-    return _act(program.finish_week, "Done. A new week can start whenever you both like.")
+    return _act(program.finish_week, _("Done. A new week can start whenever you both like."))
 
 
 @bp.get("/past")

@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import accounts, crypto, keysessions
@@ -44,7 +45,7 @@ def show_kit(
 
 
 def _kit_page(form: RecoveryConfirmForm, index: int, groups: list[str] | None = None) -> dict:
-    form.typed.label.text = f"To check you saved it, type group {index + 1}"
+    form.typed.label.text = _("To check you saved it, type group %(num)d", num=index + 1)
     # The page that shows the key offers it as a file too: a link to the same words, so the
     # key never travels back to the server to be downloaded.
     kit_file = render_template("auth/recovery_kit.txt", groups=groups) if groups else None
@@ -108,7 +109,7 @@ def new():
                 kdf=keys.kdf(),
             )
         except InvalidCredentials:
-            form.password.errors.append("That password does not match.")
+            form.password.errors.append(_("That password does not match."))
             return render_form("auth/recovery_start.html", form)
         user_key = unlocked.user_key
     else:
@@ -133,7 +134,7 @@ def confirm():
     kept = keysessions.kit_check(cookie_value=cookie, user=current_user)
     check = accounts.KitCheck.from_bytes(kept) if kept else None
     if check is None:
-        flash("This recovery kit is no longer valid. Please make a new one.")
+        flash(_("This recovery kit is no longer valid. Please make a new one."))
         return redirect(url_for("recovery.kit"))
     if form.validate_on_submit():
         try:
@@ -144,6 +145,6 @@ def confirm():
             form_error(form, exc)
         else:
             keysessions.keep_kit_check(cookie_value=cookie, user=current_user, check=None)
-            flash("Your recovery kit is saved. Keep it somewhere safe and private.")
+            flash(_("Your recovery kit is saved. Keep it somewhere safe and private."))
             return redirect(safe_next(form.next.data) or url_for("main.home"))
     return render_template("auth/recovery_kit.html", **_kit_page(form, check.index)), 422

@@ -10,6 +10,7 @@ from flask import (
     render_template,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from wishnotes import outbox, recovery
@@ -125,7 +126,7 @@ def restore():
         except InvalidInput as exc:
             form_error(form, exc)
         else:
-            flash("Your earlier notes are open again." if opened else "Nothing changed.")
+            flash(_("Your earlier notes are open again.") if opened else _("Nothing changed."))
             return redirect(url_for("settings.index"))
     locked = recovery.locked_retired(current_user)
     return render_form("reset/restore.html", form, locked=locked)

@@ -41,8 +41,12 @@ def add():
     form = RitualForm()
     if form.validate_on_submit():
         try:
-            rituals.add_item(
-                user=current_user, user_key=keys.user_key(), text=form.text.data, now=now()
+            item = rituals.add_item(
+                user=current_user,
+                user_key=keys.user_key(),
+                text=form.text.data,
+                now=now(),
+                submission_key=form.submission_key.data,
             )
         except InvalidInput as exc:
             form_error(form, exc)
@@ -50,7 +54,7 @@ def add():
             return locked_with_words(form.text.data, url_for("rituals.table"))
         else:
             flash(_("It is on your table now."))
-            return redirect(url_for("rituals.table"))
+            return _back(item.id)
     return _page(form)
 
 

@@ -10,7 +10,9 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-UNREADABLE_FORM = "The form contained characters that could not be read."
+from wishnotes.i18n import _l
+
+UNREADABLE_FORM = _l("The form contained characters that could not be read.")
 
 CSP = "; ".join(
     [
@@ -63,7 +65,7 @@ def reject_undecodable_form() -> None:
         for value in values:
             value.decode("utf-8")
     except (UnicodeDecodeError, ValueError):
-        abort(400, description=UNREADABLE_FORM)
+        abort(400, description=str(UNREADABLE_FORM))
 
 
 def _urlencoded_values(body: bytes) -> Iterator[bytes]:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wishnotes import appearance, keysessions
 from wishnotes.clock import now
+from wishnotes.i18n import _l
 
 bp = Blueprint("shell", __name__)
 
@@ -25,15 +26,15 @@ bp = Blueprint("shell", __name__)
 # is not registered are left out. Tabs share the row equally: a sixth (e.g. "Together" for the
 # practices) fits at 320 px once labels stay short ("More" instead of "Settings").
 PAIRED, UNPAIRED, EVERYONE = "paired", "unpaired", "everyone"
-NAV: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
-    ("main.home", "Home", "home", EVERYONE, ()),
-    ("notes.inbox", "Notes", "notes", PAIRED, ("notes.*",)),
-    ("notes.compose", "Write", "write", PAIRED, ()),
-    ("program.index", "Week", "week", PAIRED, ("program.*",)),
-    ("pairing.index", "Partner", "partner", UNPAIRED, ("pairing.create_invite",)),
+NAV: tuple[tuple[str, object, str, str, tuple[str, ...]], ...] = (
+    ("main.home", _l("Home"), "home", EVERYONE, ()),
+    ("notes.inbox", _l("Notes"), "notes", PAIRED, ("notes.*",)),
+    ("notes.compose", _l("Write"), "write", PAIRED, ()),
+    ("program.index", _l("Week"), "week", PAIRED, ("program.*",)),
+    ("pairing.index", _l("Partner"), "partner", UNPAIRED, ("pairing.create_invite",)),
     (
         "settings.index",
-        "Settings",
+        _l("Settings"),
         "settings",
         EVERYONE,
         ("settings.*", "appearance.*", "account.*", "emails.settings"),

@@ -21,6 +21,18 @@
     return document.querySelector('meta[name="' + name + '"]');
   }
 
+  // The words this script writes come from the page, in its language (a JSON block the server
+  // renders into a <meta>); English stays as the fallback. Read once, when first needed.
+  var texts = null;
+  function t(key, fallback) {
+    if (texts === null) {
+      texts = {};
+      var block = meta("wn-texts");
+      try { if (block) texts = JSON.parse(block.content) || {}; } catch (e) { texts = {}; }
+    }
+    return typeof texts[key] === "string" && texts[key] ? texts[key] : fallback;
+  }
+
   /* --- quick exit ----------------------------------------------------------------------- */
 
   function quickExit(event) {
@@ -48,7 +60,7 @@
   /* --- notes blurred until tapped ----------------------------------------------------- */
 
   function setButton(button, shown) {
-    button.textContent = shown ? "Hide" : button.getAttribute("data-label") || "Show note";
+    button.textContent = shown ? t("hide", "Hide") : button.getAttribute("data-label") || t("show_note", "Show note");
     button.setAttribute("aria-expanded", shown ? "true" : "false");
   }
 
@@ -164,20 +176,20 @@
       var copy = function () {
         if (!navigator.clipboard) { input.select(); return; }
         navigator.clipboard.writeText(input.value).then(
-          function () { said.textContent = "Copied."; },
-          function () { input.select(); said.textContent = "Select the text to copy it."; }
+          function () { said.textContent = t("copied", "Copied."); },
+          function () { input.select(); said.textContent = t("select_to_copy", "Select the text to copy it."); }
         );
       };
       if (navigator.share) {
         // The phone's own share sheet (messages, mail…); the title stays neutral.
-        button.textContent = "Share";
+        button.textContent = t("share", "Share");
         button.addEventListener("click", function () {
           navigator.share({ title: document.title, url: input.value }).catch(function (error) {
             if (!error || error.name !== "AbortError") copy();
           });
         });
       } else {
-        button.textContent = "Copy";
+        button.textContent = t("copy", "Copy");
         button.addEventListener("click", copy);
       }
       input.insertAdjacentElement("afterend", said);
@@ -215,7 +227,7 @@
       }
       // An option without a value attribute submits its text: pin the value before relabelling.
       option.value = zone;
-      option.textContent = zone.replace(/_/g, " ") + " (this device)";
+      option.textContent = zone.replace(/_/g, " ") + " " + t("this_device", "(this device)");
       if (select.getAttribute("data-offer-browser-zone") === "prefer") select.value = zone;
     });
   }
@@ -242,6 +254,9 @@
   }
 
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    navigator.serviceWorker.register("/sw.js").catch(function () { /* optional */ });
+    // The offline page it keeps is in this page's language (English needs no parameter).
+    var lang = root.getAttribute("lang");
+    var worker = "/sw.js" + (lang && lang !== "en" ? "?lang=" + encodeURIComponent(lang) : "");
+    navigator.serviceWorker.register(worker).catch(function () { /* optional */ });
   }
 })();

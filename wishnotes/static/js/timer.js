@@ -10,6 +10,11 @@
   var status = document.querySelector("[data-timer-status]");
   var done = document.querySelector("[data-timer-done]");
   var lock = null;
+  // Its words come from the page, in its language (see base.html); English is the fallback.
+  var texts = {};
+  try {
+    texts = JSON.parse(document.querySelector('meta[name="wn-texts"]').content) || {};
+  } catch (e) { /* English */ }
 
   function show(seconds) {
     var m = Math.floor(seconds / 60), s = seconds % 60;
@@ -26,7 +31,7 @@
     if (!("wakeLock" in navigator) || Date.now() >= ends) return;
     navigator.wakeLock.request("screen").then(function (sentinel) {
       lock = sentinel;
-      say("The screen stays on until the time is up.");
+      say(texts.screen_stays_on || "The screen stays on until the time is up.");
       lock.addEventListener("release", function () { lock = null; });
     }).catch(function () {
       say("");
