@@ -6,6 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from wishnotes.bench import bench
+from wishnotes.models import PepperCheck
+
+from .conftest import POSTGRES_URL
 
 QUICK = [
     "--seconds",
@@ -76,3 +79,65 @@ def test_bench_load_falls_back_to_waitress_without_gunicorn(monkeypatch):
     output = _run("load", "--concurrency", "1", "--notes", "2", *QUICK)
     assert "waitress" in output and "gunicorn is not installed" in output
     assert "errors 0" in next(line for line in output.splitlines() if "mixed 70/20/8/2" in line)
+
+
+def test_bench_crypto_prints_open_and_send_against_the_floor():
+    output = _run("crypto", "--rounds", "5", "--repeat", "1")
+    for label in ("open, app", "open, floor", "send, app", "send, floor"):
+        assert label in output
+    for kind in ("open", "send"):
+        line = next(line for line in output.splitlines() if f"{kind}: app / floor" in line)
+        assert "median" in line and "best" in line
+
+
+def _value(output: str, label: str) -> str:
+    return next(line for line in output.splitlines() if label in line).split(label, 1)[1].strip()
+
+
+def test_bench_login_prints_http_logins_against_raw_argon2id():
+    output = _run("login", "--requests", "2", "--seconds", "5", "--threads", "1")
+    for label in ("raw Argon2id", "HTTP login (GET form + POST)", "ratio (goal >= 0.90)"):
+        assert label in output
+
+
+@pytest.fixture
+def no_mail_folder(monkeypatch):
+    # The development default writes emails to the instance folder; these benches name an SMTP
+    # server, so every email must go there.
+    from wishnotes import mail
+
+    def refuse(self, message):
+        raise AssertionError("an email was written to the mail folder, not sent over SMTP")
+
+    monkeypatch.setattr(mail.FolderTransport, "send", refuse)
+
+
+def test_bench_emails_sends_through_the_sink_and_times_the_scheduler(no_mail_folder):
+    output = _run("emails", "--users", "4", "--scan-users", "4")
+    assert "aiosmtpd sink" in output
+    for label in ("wishnotes, end to end", "raw smtplib", "pass with every user due"):
+        assert label in output
+
+
+def test_bench_relay_delivers_every_email_once_after_the_outage(no_mail_folder):
+    output = _run("relay", "--emails", "4", "--outage-minutes", "2")
+    assert _value(output, "delivered") == "4"
+    for label in ("given up", "duplicates", "missing"):
+        assert _value(output, label) == "0"
+    assert int(_value(output, "sessions tried while refused").split()[0]) >= 1
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="bench history fills a PostgreSQL database")
+def test_bench_history_compares_a_long_inbox_with_a_short_one(postgres_engine):
+    try:
+        output = _run(
+            "history",
+            "--database-url",
+            POSTGRES_URL,
+            *("--users", "10", "--notes", "100", "--long-pair", "10", "--rounds", "5"),
+        )
+    finally:
+        # The bench starts its app with a pepper of its own: the next test's must not meet it.
+        PepperCheck.__table__.drop(postgres_engine, checkfirst=True)
+    for label in ("long/short, inbox query", "long/short, inbox page", "EXPLAIN (ANALYZE"):
+        assert label in output

@@ -15,7 +15,8 @@ import secrets
 import struct
 import unicodedata
 from dataclasses import dataclass, fields
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
+from json.encoder import encode_basestring as _json_string
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -64,9 +65,37 @@ _SIGNATURE_CONTEXT = b"wishnotes/envelope-signature/v1\x00"
 _KEY_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 
+_U32 = struct.Struct(">I")
+
+
+class once:
+    """functools.cached_property without its lock: the value is kept in the instance's dict.
+
+    On Python 3.11 cached_property takes one lock per property shared by every instance, so
+    two requests building their own keys at once wait for each other. The objects here live
+    for one request, or are public keys whose value is the same whoever computes it first.
+    """
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        # Not a data descriptor: once stored, the instance's dict answers without a call here.
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 def _length_prefixed(*parts: bytes) -> bytes:
     """Join byte strings with 4-byte length prefixes so that no two inputs encode alike."""
-    return b"".join(struct.pack(">I", len(part)) + part for part in parts)
+    pack = _U32.pack
+    return b"".join([pack(len(part)) + part for part in parts])
 
 
 def _int_bytes(value: int) -> bytes:
@@ -74,6 +103,8 @@ def _int_bytes(value: int) -> bytes:
 
 
 def _require_int(name: str, value: object) -> None:
+    if type(value) is int:  # the usual case, decided at once
+        return
     # bool is an int subclass; True must never stand in for user 1.
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int")
@@ -86,8 +117,25 @@ def _require_bytes(name: str, value: object, length: int | None = None) -> None:
         raise ValueError(f"{name} must be {length} bytes, not {len(value)}")
 
 
+_JSON_DECODER = json.JSONDecoder()
+
+
+def json_value(text: str) -> object:
+    """Decode JSON that is one value with nothing around it, as json.dumps writes it.
+
+    json.loads without its whitespace skipping on either side (refused here, not skipped):
+    the headers, keyrings and bodies read on every open are all written by json.dumps.
+    """
+    value, end = _JSON_DECODER.raw_decode(text)
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
 def _as_bytes(value: object) -> bytes:
     """Accept what a database driver hands back (bytes, memoryview, bytearray) for stored blobs."""
+    if type(value) is bytes:  # the usual case: no copy, no union check
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise TypeError("expected bytes")
@@ -323,20 +371,20 @@ class PublicKeys:
         _require_bytes("hpke_public", self.hpke_public, HPKE_PUBLIC_BYTES)
         _require_bytes("sign_public", self.sign_public, _ED25519_BYTES)
 
-    @cached_property
+    @once
     def key_id(self) -> str:
         """Return 16 hex characters naming this key set."""
         material = _length_prefixed(b"wishnotes/key-id/v1", self.hpke_public, self.sign_public)
         return hashlib.sha256(material).hexdigest()[:16]
 
-    @cached_property
+    @once
     def _hpke(self) -> hpke.MLKEM768X25519PublicKey:
         return hpke.MLKEM768X25519PublicKey(
             mlkem.MLKEM768PublicKey.from_public_bytes(self.hpke_public[:_MLKEM_PUBLIC_BYTES]),
             x25519.X25519PublicKey.from_public_bytes(self.hpke_public[_MLKEM_PUBLIC_BYTES:]),
         )
 
-    @cached_property
+    @once
     def _verifier(self) -> ed25519.Ed25519PublicKey:
         return ed25519.Ed25519PublicKey.from_public_bytes(self.sign_public)
 
@@ -364,7 +412,7 @@ class UserKeys:
         """Return the matching public keys."""
         return self._public
 
-    @cached_property
+    @once
     def _public(self) -> PublicKeys:
         mlkem_public = self._mlkem().public_key()
         x_public = self._x25519().public_key()
@@ -389,19 +437,19 @@ class UserKeys:
         return self._hpke_key
 
     # Each built on first use only: opening a note never needs the signing key, for one.
-    @cached_property
+    @once
     def _mlkem_key(self) -> mlkem.MLKEM768PrivateKey:
         return mlkem.MLKEM768PrivateKey.from_seed_bytes(self.hpke_private[:_MLKEM_SEED_BYTES])
 
-    @cached_property
+    @once
     def _x25519_key(self) -> x25519.X25519PrivateKey:
         return x25519.X25519PrivateKey.from_private_bytes(self.hpke_private[_MLKEM_SEED_BYTES:])
 
-    @cached_property
+    @once
     def _signer_key(self) -> ed25519.Ed25519PrivateKey:
         return ed25519.Ed25519PrivateKey.from_private_bytes(self.sign_private)
 
-    @cached_property
+    @once
     def _hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:
         return hpke.MLKEM768X25519PrivateKey(self._mlkem_key, self._x25519_key)
 
@@ -586,11 +634,25 @@ class NoteHeader:
                 raise ValueError(f"{name} must be 16 lowercase hex characters")
 
     def canonical(self) -> bytes:
-        """Return the header as canonical JSON: sorted keys, no whitespace, UTF-8."""
-        # Every field is a str, int or bool: a plain dict gives what asdict() would, faster.
-        values = {name: self.__dict__[name] for name in _HEADER_FIELDS}
-        text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8")
+        """Return the header as canonical JSON: sorted keys, no whitespace, UTF-8.
+
+        Byte for byte what `json.dumps(asdict(header), sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False)` gives (tests/test_crypto.py compares the two), written out field
+        by field: every header sealed or opened goes through here, and the fields are fixed.
+        __post_init__ made every value exactly a str, int or bool, which JSON writes as
+        json.encoder's string quoting, int.__repr__ and true/false.
+        """
+        v = self.__dict__
+        quote = _json_string
+        return (
+            f'{{"created_at":{v["created_at"]!r},"kind":{quote(v["kind"])},'
+            f'"note_id":{quote(v["note_id"])},"pair_id":{v["pair_id"]!r},'
+            f'"recipient_id":{v["recipient_id"]!r},'
+            f'"recipient_key_id":{quote(v["recipient_key_id"])},'
+            f'"sealed":{"true" if v["sealed"] else "false"},"sender_id":{v["sender_id"]!r},'
+            f'"sender_key_id":{quote(v["sender_key_id"])},"suite":{quote(v["suite"])},'
+            f'"version":{v["version"]!r}}}'
+        ).encode()
 
 
 _HEADER_FIELDS = frozenset(f.name for f in fields(NoteHeader))
@@ -609,46 +671,26 @@ class Envelope:
     signature: bytes
 
 
-class _Reader:
-    """Read an untrusted byte string front to back; any overrun is a failed open."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def take(self, count: int) -> bytes:
-        if self._pos + count > len(self._data):
-            raise DecryptionFailed()
-        chunk = self._data[self._pos : self._pos + count]
-        self._pos += count
-        return chunk
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
-
-    def sized(self) -> bytes:
-        return self.take(self.u32())
-
-    @property
-    def position(self) -> int:
-        return self._pos
-
-    @property
-    def remaining(self) -> int:
-        return len(self._data) - self._pos
-
-
 def _hpke_info(header_bytes: bytes, role: int, user_id: int, key_id: str) -> bytes:
-    return _length_prefixed(
-        b"wishnotes/envelope-key/v1",
-        hashlib.sha256(header_bytes).digest(),
-        _ROLE_NAMES[role],
-        _int_bytes(user_id),
-        key_id.encode("ascii"),
+    # _length_prefixed(label, sha256(header), role name, user id, key id), with the parts
+    # that never change (the label, the digest's length, the role names) framed once.
+    user = _int_bytes(user_id)
+    key = key_id.encode("ascii")
+    return b"".join(
+        (
+            _HPKE_INFO_START,
+            hashlib.sha256(header_bytes).digest(),
+            _HPKE_INFO_ROLES[role],
+            _U32.pack(len(user)),
+            user,
+            _U32.pack(len(key)),
+            key,
+        )
     )
+
+
+_HPKE_INFO_START = _length_prefixed(b"wishnotes/envelope-key/v1") + _U32.pack(32)
+_HPKE_INFO_ROLES = {role: _length_prefixed(name) for role, name in _ROLE_NAMES.items()}
 
 
 def _stanza_target(header: NoteHeader, role: int) -> tuple[int, str]:
@@ -722,35 +764,50 @@ def seal_envelope(
 
 
 def _parse(envelope: bytes) -> Envelope:
-    reader = _Reader(envelope)
-    if reader.take(len(_ENVELOPE_MAGIC)) != _ENVELOPE_MAGIC or reader.u8() != ENVELOPE_VERSION:
+    # Read front to back; every length is checked against what is left before it is used,
+    # and any overrun, unexpected value or trailing byte is a failed open.
+    size = len(envelope)
+    pos = len(_ENVELOPE_MAGIC) + 5  # magic, version, header length
+    if size < pos or not envelope.startswith(_ENVELOPE_MAGIC):
         raise DecryptionFailed()
-    header_len = reader.u32()
-    if header_len > _MAX_HEADER_BYTES:
+    if envelope[pos - 5] != ENVELOPE_VERSION:
         raise DecryptionFailed()
-    header_bytes = reader.take(header_len)
+    (header_len,) = _U32.unpack_from(envelope, pos - 4)
+    if header_len > _MAX_HEADER_BYTES or pos + header_len > size:
+        raise DecryptionFailed()
+    header_bytes = envelope[pos : pos + header_len]
+    pos += header_len
     header = _parse_header(header_bytes)
 
     # Stanzas come in one fixed order: recipient, then author unless the note is sealed.
-    expected_roles = [_ROLE_RECIPIENT] if header.sealed else [_ROLE_RECIPIENT, _ROLE_AUTHOR]
-    if reader.u8() != len(expected_roles):
+    expected_roles = (_ROLE_RECIPIENT,) if header.sealed else (_ROLE_RECIPIENT, _ROLE_AUTHOR)
+    if pos >= size or envelope[pos] != len(expected_roles):
         raise DecryptionFailed()
+    pos += 1
     stanzas = {}
     for role in expected_roles:
-        if reader.u8() != role:
+        if pos + 5 > size or envelope[pos] != role:
             raise DecryptionFailed()
-        stanza = reader.sized()
-        if len(stanza) != _STANZA_BYTES:
+        (stanza_len,) = _U32.unpack_from(envelope, pos + 1)
+        pos += 5
+        if stanza_len != _STANZA_BYTES or pos + stanza_len > size:
             raise DecryptionFailed()
-        stanzas[role] = stanza
+        stanzas[role] = envelope[pos : pos + stanza_len]
+        pos += stanza_len
 
-    nonce = reader.take(_NONCE_BYTES)
-    ciphertext = reader.sized()
-    if len(ciphertext) < PAD_BLOCK + _TAG_BYTES or (len(ciphertext) - _TAG_BYTES) % PAD_BLOCK:
+    if pos + _NONCE_BYTES + 4 > size:
         raise DecryptionFailed()
-    signed_len = reader.position
-    signature = reader.take(_SIGNATURE_BYTES)
-    if reader.remaining:
+    nonce = envelope[pos : pos + _NONCE_BYTES]
+    (ciphertext_len,) = _U32.unpack_from(envelope, pos + _NONCE_BYTES)
+    pos += _NONCE_BYTES + 4
+    if pos + ciphertext_len > size:
+        raise DecryptionFailed()
+    if ciphertext_len < PAD_BLOCK + _TAG_BYTES or (ciphertext_len - _TAG_BYTES) % PAD_BLOCK:
+        raise DecryptionFailed()
+    ciphertext = envelope[pos : pos + ciphertext_len]
+    pos += ciphertext_len
+    # Then the signature, and nothing after it.
+    if size - pos != _SIGNATURE_BYTES:
         raise DecryptionFailed()
     return Envelope(
         header=header,
@@ -758,21 +815,27 @@ def _parse(envelope: bytes) -> Envelope:
         stanzas=stanzas,
         nonce=nonce,
         ciphertext=ciphertext,
-        signed=envelope[:signed_len],
-        signature=signature,
+        signed=envelope[:pos],
+        signature=envelope[pos:],
     )
 
 
 def _parse_header(header_bytes: bytes) -> NoteHeader:
     try:
-        data = json.loads(header_bytes.decode("utf-8"))
-        if not isinstance(data, dict) or set(data) != _HEADER_FIELDS:
+        data = json_value(header_bytes.decode("utf-8"))
+        if not isinstance(data, dict) or data.keys() != _HEADER_FIELDS:
             raise DecryptionFailed()
-        header = NoteHeader(**data)
+        # What NoteHeader(**data) does when every field is given, without the frozen
+        # dataclass's field-by-field object.__setattr__: the same values, the same checks.
+        header = object.__new__(NoteHeader)
+        header.__dict__.update(data)
+        header.__post_init__()
+        # Only the one canonical encoding is accepted, so equal headers mean equal bytes.
+        # (Inside the try: a string with an escaped lone surrogate does not encode.)
+        canonical = header.canonical()
     except (ValueError, TypeError, RecursionError):
         raise DecryptionFailed() from None
-    # Only the one canonical encoding is accepted, so equal headers mean equal bytes.
-    if header.canonical() != header_bytes:
+    if canonical != header_bytes:
         raise DecryptionFailed()
     if header.version != ENVELOPE_VERSION or header.suite != SUITE_ID:
         raise DecryptionFailed()

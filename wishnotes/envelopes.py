@@ -82,10 +82,11 @@ def unseal(
     # the reader's stanza is bound to its own key id, so a changed id cannot open anything.
     parsed = crypto.parse_envelope(envelope)  # read once, opened below
     claimed = parsed.header
+    writer_id, viewer_id = writer.id, ring.user.id
     expected = crypto.NoteHeader(
         note_id=item_id,
         pair_id=pair_id,
-        sender_id=writer.id,
+        sender_id=writer_id,
         recipient_id=reader.id,
         sender_key_id=claimed.sender_key_id,
         recipient_key_id=claimed.recipient_key_id,
@@ -94,11 +95,11 @@ def unseal(
         kind=kind,
     )
     signer = ring.signer(writer, key_id=claimed.sender_key_id, now=now, strict=strict)
-    viewer_is_writer = ring.user.id == writer.id
+    viewer_is_writer = viewer_id == writer_id
     return crypto.open_envelope(
         parsed,
         expected=expected,
-        viewer_id=ring.user.id,
+        viewer_id=viewer_id,
         viewer_keys=ring.keys_for(
             claimed.sender_key_id if viewer_is_writer else claimed.recipient_key_id
         ),

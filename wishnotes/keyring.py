@@ -33,7 +33,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 
 from sqlalchemy import select
 
@@ -94,7 +93,7 @@ class Keyring:
     def __repr__(self) -> str:
         return f"<Keyring of user {self.user.id}>"
 
-    @cached_property
+    @crypto.once
     def own_public(self) -> crypto.PublicKeys:
         """Return the user's public keys, derived from the private ones (not from the table)."""
         return self.keys.public()
@@ -132,8 +131,9 @@ class Keyring:
         pair_id = self.user.pair_id
         if pair_id is None:
             return None
+        partner_id = partner.id
         for pin in reversed(self._contents.pins):
-            if pin.pair_id == pair_id and pin.partner_id == partner.id:
+            if pin.pair_id == pair_id and pin.partner_id == partner_id:
                 return pin
         return self._pin_joiner(partner, now=now) if settle else None
 
@@ -155,12 +155,13 @@ class Keyring:
         """
         if not self.intact:
             raise KeyChanged()  # tampering: not even the user's own notes open
-        if sender.id == self.user.id:
+        sender_id = sender.id
+        if sender_id == self.user.id:
             return self.own_public if key_id == self.user.key_id else self.keys_for(key_id).public()
         if strict:
             self.trusted(sender, now=now)
         for pin in reversed(self._contents.pins):
-            if pin.partner_id == sender.id and pin.keys.key_id == key_id:
+            if pin.partner_id == sender_id and pin.keys.key_id == key_id:
                 return pin.keys
         raise DecryptionFailed()
 
@@ -222,27 +223,26 @@ def unlock(*, user: User, user_key: bytes) -> Keyring:
     DecryptionFailed if the private keys were tampered with. A missing or unreadable keyring
     gives a Keyring that trusts nobody (`intact` False): every partner key raises KeyChanged.
     """
+    user_id = user.id
     try:
         keys = crypto.deserialize_private(
             crypto.unwrap(
-                user_key, user.private_keys, purpose=PURPOSE_PRIVATE_KEYS, user_id=user.id
+                user_key, user.private_keys, purpose=PURPOSE_PRIVATE_KEYS, user_id=user_id
             )
         )
     except (TypeError, ValueError):
         raise DecryptionFailed() from None
-    contents, intact = keyring_store.Contents(), False
-    if user.keyring is not None:
+    blob = user.keyring
+    if blob is not None:
         try:
             contents = keyring_store.open_blob(
-                user.keyring,
-                user_key=user_key,
-                user_id=user.id,
-                legacy_pair=lambda: _legacy_pair(user),
+                blob, user_key=user_key, user_id=user_id, legacy_pair=lambda: _legacy_pair(user)
             )
-            intact = True
         except DecryptionFailed:
             pass
-    return Keyring(user, user_key, keys, contents, intact=intact)
+        else:
+            return Keyring(user, user_key, keys, contents, intact=True)
+    return Keyring(user, user_key, keys, keyring_store.Contents(), intact=False)
 
 
 def mark(*, user: User, user_key: bytes) -> tuple[int, str] | None:

@@ -22,6 +22,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from wishnotes import crypto
 from wishnotes.errors import DecryptionFailed
@@ -95,7 +96,7 @@ def open_blob(
     """
     data = crypto.unwrap(user_key, blob, purpose=PURPOSE_KEYRING, user_id=user_id)
     try:
-        parsed = json.loads(data.decode("utf-8"))
+        parsed = crypto.json_value(data.decode("utf-8"))
         if parsed.get("v") == LEGACY_FORMAT:
             return _decode_legacy(parsed, legacy_pair())
         if parsed.get("v") != FORMAT:
@@ -134,6 +135,19 @@ def _encode(contents: Contents) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+@lru_cache(maxsize=512)
+def _pinned_keys(hpke_text: str, sign_text: str) -> crypto.PublicKeys:
+    """Return the public keys a pin holds, decoded from its base64 text once per process.
+
+    Every request unlocks a keyring and reads its pins; the same pins come back each time.
+    Public keys only: the cache holds nothing that is secret (the invite key is never here).
+    Malformed text raises as before, and an error is not cached.
+    """
+    if type(hpke_text) is not str or type(sign_text) is not str:
+        raise TypeError("expected base64 text")
+    return crypto.load_public_keys(_unb64(hpke_text), _unb64(sign_text))
+
+
 def _int(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError("expected an int")
@@ -147,7 +161,7 @@ def _decode(data: dict) -> Contents:
             raise ValueError("unknown pin kind")
         pins.append(
             Pin(
-                keys=crypto.load_public_keys(_unb64(entry["hpke"]), _unb64(entry["sign"])),
+                keys=_pinned_keys(entry["hpke"], entry["sign"]),
                 pinned_at=datetime.fromtimestamp(_int(entry["at"]), UTC),
                 pair_id=_int(entry["pair"]),
                 partner_id=_int(entry["user"]),

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from wishnotes import envelopes, keyring, outbox, pairing, submissions, texts
+from wishnotes import crypto, envelopes, keyring, outbox, pairing, submissions, texts
 from wishnotes.errors import DecryptionFailed, InvalidInput, KeyChanged, NoteNotFound, NotPaired
 from wishnotes.extensions import db
 from wishnotes.i18n import _l
@@ -653,7 +653,7 @@ def _open_envelope(
 
 def _decode_body(plain: bytes) -> tuple[str | None, str]:
     try:
-        data = json.loads(plain.decode("utf-8"))
+        data = crypto.json_value(plain.decode("utf-8"))
         title, text = data["t"], data["b"]
     except (ValueError, TypeError, KeyError):
         raise DecryptionFailed() from None

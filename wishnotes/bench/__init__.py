@@ -25,9 +25,10 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
-from wishnotes import accounts, create_app, crypto, database
+from wishnotes import accounts, create_app, database
 from wishnotes.bench.server import served
 from wishnotes.clock import now
+from wishnotes.crypto import derive_login_keys, new_salt  # by name: see _add_commands
 from wishnotes.extensions import db
 from wishnotes.models import PepperCheck
 
@@ -93,6 +94,10 @@ def bench_app(database_url: str | None, instance: Path, **overrides) -> Flask:
         with engine.begin() as connection:
             PepperCheck.__table__.drop(connection, checkfirst=True)
         engine.dispose()
+    if overrides.get("SMTP_HOST") and "MAIL_FOLDER" not in overrides:
+        # As WISHNOTES_SMTP_HOST does for development: naming a server sends to it instead of
+        # writing each email to the instance's mail folder.
+        overrides["MAIL_FOLDER"] = None
     app = create_app(
         ENV="development",
         INSTANCE_PATH=str(instance),
@@ -205,10 +210,10 @@ def bench_login(limit: int, seconds: float, threads: int, database_url: str | No
         for email in emails:
             make_user(app, email)
 
-        salt = crypto.new_salt()
+        salt = new_salt()
 
         def one_kdf() -> None:
-            crypto.derive_login_keys(PASSWORD, salt=salt, params=kdf.params, pepper=kdf.pepper)
+            derive_login_keys(PASSWORD, salt=salt, params=kdf.params, pepper=kdf.pepper)
 
         picker = iter(range(10**9))
 
@@ -244,7 +249,9 @@ def bench_login(limit: int, seconds: float, threads: int, database_url: str | No
 
 
 def _add_commands() -> None:
-    # Imported here: each module builds on the shared pieces above.
+    # Imported here: each module builds on the shared pieces above. Each import also sets the
+    # submodule as a global of this package (wishnotes.bench.crypto as `crypto`, ...), so no
+    # module-level name here may share a submodule's name.
     from wishnotes.bench.crypto import crypto_command
     from wishnotes.bench.emails import bench_emails
     from wishnotes.bench.history import history_command

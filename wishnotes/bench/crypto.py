@@ -1,10 +1,10 @@
 """`wishnotes bench crypto`: the app's cryptography per open and per send against the floor.
 
 "App" runs what the notes service runs for one request, without the database: unlock the
-keyring (private keys and pins unwrapped under the user key), then open one envelope through
-`notes._open_envelope` (what `open_note` calls), or check the partner's keys and seal one note
-as `write_note` does. "Floor" calls the same `cryptography` primitives directly, the least a
-request must do for the same result:
+keyring (`keyring.unlock`: private keys and pins unwrapped under the user key), then open one
+envelope through `notes._open_envelope` and decode its body (what `open_note` does), or seal one
+note to the pinned partner through `envelopes.seal` (what `write_note` does). "Floor" calls
+the same `cryptography` primitives directly, the least a request must do for the same result:
 
 - open: unwrap the private keys and the pins (two ChaCha20-Poly1305 opens), build the
   ML-KEM-768+X25519 private key from its seed, verify the Ed25519 signature, decapsulate the
@@ -25,6 +25,7 @@ import gc
 import json
 import secrets
 import time
+import uuid
 from datetime import UTC, datetime
 from statistics import median
 
@@ -33,7 +34,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from wishnotes import crypto, keyring, notes
+from wishnotes import crypto, envelopes, keyring, keyring_store, notes
 from wishnotes.accounts import PURPOSE_PRIVATE_KEYS
 from wishnotes.bench import print_table
 from wishnotes.models import Note, User
@@ -54,8 +55,10 @@ def crypto_command(rounds: int, repeat: int) -> None:
     now = datetime.now(UTC)
     ada, ada_key = _person(1)
     bo, bo_key = _person(2)
-    keyring.pin_partner(user=ada, user_key=ada_key, partner=bo, now=now)
-    keyring.pin_partner(user=bo, user_key=bo_key, partner=ada, now=now)
+    # Each pins the other as after comparing safety numbers (keyring.trust_partner, minus
+    # the database): what a pair's keyrings hold once paired.
+    keyring.unlock(user=ada, user_key=ada_key).trust(bo, now=now)
+    keyring.unlock(user=bo, user_key=bo_key).trust(ada, now=now)
     note = _note(_send_app(ada, ada_key, bo, now), ada, bo)  # Ada writes, Bo opens
 
     def open_app() -> None:
@@ -119,7 +122,7 @@ def _person(user_id: int) -> tuple[User, bytes]:
     user_key = crypto.new_key()
     keys = crypto.generate_user_keys()
     public = keys.public()
-    user = User(
+    return User(
         id=user_id,
         pair_id=1,
         private_keys=crypto.wrap(
@@ -131,32 +134,26 @@ def _person(user_id: int) -> tuple[User, bytes]:
         hpke_public=public.hpke_public,
         sign_public=public.sign_public,
         key_id=public.key_id,
-    )
-    return user, user_key
+        keyring=keyring_store.empty(user_key=user_key, user_id=user_id, now=datetime.now(UTC)),
+    ), user_key
 
 
 def _send_app(user: User, user_key: bytes, partner: User, now: datetime) -> bytes:
     """What write_note does between reading the rows and storing the note."""
     ring = keyring.unlock(user=user, user_key=user_key)
-    recipient_public = ring.trusted(partner, now=now)
-    created = now.replace(microsecond=0)
-    header = crypto.NoteHeader(
-        note_id=secrets.token_hex(16),
-        pair_id=user.pair_id,
-        sender_id=user.id,
-        recipient_id=partner.id,
-        sender_key_id=ring.own_public.key_id,
-        recipient_key_id=recipient_public.key_id,
-        created_at=int(created.timestamp()),
-        sealed=False,
-    )
+    created = envelopes.whole_second(now)
+    note_id = uuid.uuid4().hex
     body = json.dumps({"b": TEXT, "t": None}, ensure_ascii=False, separators=(",", ":"))
-    return crypto.seal_envelope(
-        header=header,
+    return envelopes.seal(
+        ring=ring,
+        reader=partner,
+        item_id=note_id,
+        pair_id=user.pair_id,
+        kind="note",
         body=body.encode("utf-8"),
-        sender_keys=ring.keys,
-        recipient_public=recipient_public,
-        sender_public=ring.own_public,
+        at=created,
+        now=now,
+        sealed=False,
     )
 
 
