@@ -108,7 +108,7 @@ class BaseConfig:
     EMAIL_BACKOFF_MAX = timedelta(hours=1)
     EMAIL_GIVE_UP_AFTER = timedelta(days=3)  # temporary failures are retried this long
     EMAIL_LEASE = timedelta(minutes=10)  # a claimed row is retried after this if not recorded
-    SCHEDULE_BATCH_SIZE = 500  # users loaded, rendered and queued per transaction
+    SCHEDULE_BATCH_SIZE = 2000  # users loaded, rendered and queued per transaction
     SCHEDULE_CATCHUP = timedelta(hours=6)  # how far back a pass looks after missed passes
     NOTE_NOTICE_INTERVAL = timedelta(hours=6)  # at most one "a note is waiting" per interval
     NOTE_NOTICE_DELAY = timedelta(minutes=10)  # no notice if the note is opened before this

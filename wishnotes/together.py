@@ -98,9 +98,14 @@ def users_with_news(pairs: dict[int, int]) -> set[int]:
 
 
 def _news_kinds(pairs: dict[int, int]) -> dict[int, set[str]]:
+    """Of {user id: pair id}, what is new for each user (users of quiet pairs are left out)."""
     if not pairs:
         return {}
     latest, accepted = _latest(set(pairs.values()))
+    active = {pair_id for pair_id, _ in latest} | {pair_id for pair_id, _ in accepted}
+    pairs = {user_id: pair_id for user_id, pair_id in pairs.items() if pair_id in active}
+    if not pairs:  # most pairs of a scheduler batch: nothing to read, nothing to compare
+        return {}
     seen: dict[tuple[int, str], datetime] = {
         (row.user_id, row.practice): row.seen_at
         for row in db.session.execute(
@@ -115,14 +120,12 @@ def _news_kinds(pairs: dict[int, int]) -> dict[int, set[str]]:
         for kind in _ORDER:
             since = seen.get((user_id, _PRACTICE_OF[kind]))
             if kind == "agreement-accepted":
-                moments = [
-                    at
-                    for (p, proposer), at in accepted.items()
-                    if p == pair_id and proposer == user_id
-                ]
+                at = accepted.get((pair_id, user_id))
+                moments = [] if at is None else [at]
             else:
-                actors = latest.get((pair_id, kind), {})
-                moments = [at for actor, at in actors.items() if actor != user_id]
+                moments = [
+                    at for actor, at in latest.get((pair_id, kind), {}).items() if actor != user_id
+                ]
             if any(since is None or at > since for at in moments):
                 kinds.add(kind)
     return result
