@@ -283,7 +283,7 @@ def bench_emails(users: int, scan_users: int, database_url: str | None, seed: in
                 ("pass on the hour (spread)", f"{hourly:.2f} s, {hourly_queued:,} queued"),
                 ("pass between hours", f"{quiet * 1000:.1f} ms"),
                 ("pass with every user due", f"{all_due:.2f} s, {all_queued:,} queued"),
-                ("goal", "< 10 s"),
+                ("goal (every user due)", "< 5 s"),
             ]
         )
         with app.app_context():
