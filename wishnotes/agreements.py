@@ -152,13 +152,7 @@ def propose(
 
 
 def _proposed(user: User, submission_key: str | None) -> Agreement | None:
-    if submission_key is None:
-        return None
-    return db.session.scalar(
-        select(Agreement).where(
-            Agreement.proposer_id == user.id, Agreement.submission_key == submission_key
-        )
-    )
+    return submissions.made_by(Agreement, Agreement.proposer_id, user.id, submission_key)
 
 
 def listing(*, user: User, user_key: bytes, now: datetime) -> list[Opened]:

@@ -187,11 +187,7 @@ def _store_if_still_paired(note: Note, *, user: User, partner: User) -> Note:
 
 
 def _submitted(user: User, submission_key: str | None) -> Note | None:
-    if submission_key is None:
-        return None
-    return db.session.scalar(
-        select(Note).where(Note.sender_id == user.id, Note.submission_key == submission_key)
-    )
+    return submissions.made_by(Note, Note.sender_id, user.id, submission_key)
 
 
 def answer_note(

@@ -230,21 +230,11 @@ def end_place(*, user: User, place_id: str, now: datetime) -> Place:
 
 
 def _started(user: User, submission_key: str | None) -> Place | None:
-    if submission_key is None:
-        return None
-    return db.session.scalar(
-        select(Place).where(Place.started_by_id == user.id, Place.submission_key == submission_key)
-    )
+    return submissions.made_by(Place, Place.started_by_id, user.id, submission_key)
 
 
 def _written(user: User, submission_key: str | None) -> PlaceTurn | None:
-    if submission_key is None:
-        return None
-    return db.session.scalar(
-        select(PlaceTurn).where(
-            PlaceTurn.writer_id == user.id, PlaceTurn.submission_key == submission_key
-        )
-    )
+    return submissions.made_by(PlaceTurn, PlaceTurn.writer_id, user.id, submission_key)
 
 
 def _turn_item(place_id: str, seq: int) -> str:

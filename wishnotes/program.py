@@ -258,13 +258,7 @@ def start_week(
 
 
 def _started(user: User, submission_key: str | None) -> ProgramWeek | None:
-    if submission_key is None:
-        return None
-    return db.session.scalar(
-        select(ProgramWeek).where(
-            ProgramWeek.started_by_id == user.id, ProgramWeek.submission_key == submission_key
-        )
-    )
+    return submissions.made_by(ProgramWeek, ProgramWeek.started_by_id, user.id, submission_key)
 
 
 def accept_week(*, user: User, now: datetime) -> ProgramWeek:

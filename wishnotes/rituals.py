@@ -103,13 +103,7 @@ def add_item(
 
 
 def _added(user: User, submission_key: str | None) -> RitualItem | None:
-    if submission_key is None:
-        return None
-    return db.session.scalar(
-        select(RitualItem).where(
-            RitualItem.author_id == user.id, RitualItem.submission_key == submission_key
-        )
-    )
+    return submissions.made_by(RitualItem, RitualItem.author_id, user.id, submission_key)
 
 
 def table(*, user: User, user_key: bytes, now: datetime, archived: bool = False) -> list[Opened]:

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from wishnotes.extensions import db
 
 KEY_LENGTH = 64
 _KEY = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -28,3 +33,10 @@ def checked(key: str | None) -> str | None:
     if isinstance(key, str) and _KEY.fullmatch(key):
         return key
     return None
+
+
+def made_by(model: Any, author: Any, user_id: int, key: str | None) -> Any:
+    """Return the row of `model` that `user_id` (in column `author`) made with `key`, if any."""
+    if key is None:
+        return None
+    return db.session.scalar(select(model).where(author == user_id, model.submission_key == key))
