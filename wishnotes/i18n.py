@@ -3,7 +3,8 @@
 Messages are gettext catalogs (Flask-Babel) in `wishnotes/translations/`; the texts shipped as
 data (prompts, practices, wish cards) are one file per language with the same keys. A visitor's
 language comes from a choice they made on this browser, else from `Accept-Language`; a
-signed-in person's is stored with the account (Settings), and every email to them uses it.
+signed-in person's is stored with the account (Settings), kept in the session too for pages
+that never read the account, and every email to them uses it.
 
 The locale is chosen without touching the database: the user is read only when flask-login
 already loaded them for this request, so error pages render even when the database is down.
@@ -55,14 +56,15 @@ def normalize(value: str | None) -> str | None:
 
 
 def select() -> str:
-    """The language of this request: the account's, else this browser's choice, else its header."""
+    """The language of this request: the account's (or, before the account is read, the one
+    kept in the session at sign-in), else this browser's choice, else its header."""
     user = g.get("_login_user")  # only what flask-login already loaded: never a database read
     if user is not None and getattr(user, "is_authenticated", False):
         chosen = normalize(getattr(user, "language", None))
         if chosen:
             return chosen
     if user is None and has_request_context() and session.get("_user_id"):
-        # Signed in, on a page that has not read the account (help, offline, not found): the
+        # Signed in, on a page that has not read the account (help, not found): the
         # language the account had when this login began or the person last chose one.
         chosen = normalize(session.get(SESSION_KEY))
         if chosen:
