@@ -239,7 +239,10 @@ def test_names_are_escaped_in_the_html_part_and_kept_as_typed_in_the_text(app):
         assert 'Hello Ada <b>"&,' in body.text
         assert "Hello Ada &lt;b&gt;&#34;&amp;," in body.html
         assert "<b>" not in body.html
-        assert f'href="{row.unsubscribe_url}"' in body.html
+        # The row keeps no link: delivery signs it, the same link the person's settings would.
+        assert row.unsubscribe_url is None
+        link = outbox.unsubscribe_url(user_id=a, kind=outbox.WEEKLY)
+        assert f'href="{link}"' in body.html and link in body.text
         assert "\x1f" not in body.text + body.html
 
 

@@ -226,7 +226,6 @@ def _weekly_email(
         subject = mail.Subject("weekly", discreet, (("theme", theme.title),))
     else:
         subject = mail.Subject("weekly_idle", discreet)
-    unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.WEEKLY)
     variant = run.merge.variant(
         "weekly",
         language=language,
@@ -247,7 +246,7 @@ def _weekly_email(
         period=period,
         to_address=user.email,
         rendered=variant,
-        unsubscribe_url=unsubscribe,
+        unsubscribe_url=None,  # signed at delivery (outbox._unsubscribe_of)
         send_after=run.now,
         variant_id=run.variant_id(variant),
     )
@@ -258,7 +257,6 @@ def _daily_email(
 ) -> outbox.Queued:
     discreet = user.discreet_subjects
     subject = mail.Subject("daily", discreet, (("prompt", current.prompt.title),))
-    unsubscribe = outbox.unsubscribe_url(user_id=user.id, kind=outbox.DAILY)
     variant = run.merge.variant(
         "daily",
         language=language,
@@ -275,7 +273,7 @@ def _daily_email(
         period=period,
         to_address=user.email,
         rendered=variant,
-        unsubscribe_url=unsubscribe,
+        unsubscribe_url=None,  # signed at delivery (outbox._unsubscribe_of)
         send_after=run.now,
         variant_id=run.variant_id(variant),
     )

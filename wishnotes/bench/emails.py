@@ -197,14 +197,15 @@ def timed_pass(app: Flask, now: datetime) -> tuple[int, float]:
 def sample_message(app: Flask) -> Message:
     with app.app_context():
         row = db.session.scalars(select(OutboxEmail).limit(1)).one()
+        body = outbox.contents(row)  # the variant filled in, as delivery sends it
         return mail.build_message(
             mail_from=app.config["MAIL_FROM"],
             to=row.to_address,
             subject=row.subject,
-            text=row.text_body,
-            html=row.html_body,
+            text=body.text,
+            html=body.html,
             message_id=row.message_id,
-            unsubscribe_url=row.unsubscribe_url,
+            unsubscribe_url=outbox.unsubscribe_url(user_id=row.user_id, kind=row.kind),
             date=SUNDAY_1800,
         )
 
