@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, g, has_request_context, request, session
-from flask_babel import Babel, force_locale, get_locale
+from flask_babel import Babel, force_locale, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext as _nl
 
@@ -41,6 +41,15 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")  # under root_path
     Babel(app, locale_selector=select)
+    # A page asks for dozens of messages: look the catalog up once per request and language,
+    # not once per message as Flask-Babel's own callables do.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
     # {% trans %} blocks are written across lines; extraction and rendering both trim them.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.globals["languages"] = LANGUAGES
@@ -83,6 +92,18 @@ def visitor_language() -> str:
         return DEFAULT
     chosen = normalize(request.cookies.get(COOKIE_NAME))
     return chosen or request.accept_languages.best_match(list(LANGUAGES), DEFAULT)
+
+
+def translations():
+    """The catalog of the language in effect, kept for the request while that language lasts
+    (an email rendered in another language mid-request gets its own)."""
+    if not has_request_context():
+        return get_translations()
+    locale = get_locale()
+    kept = g.get("_wn_translations")
+    if kept is None or kept[0] is not locale:
+        kept = g._wn_translations = (locale, get_translations())
+    return kept[1]
 
 
 def current() -> str:

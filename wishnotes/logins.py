@@ -9,6 +9,7 @@ device label (browser and system) and the day it was last seen.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -16,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.orm import aliased, defer
 
 from wishnotes.extensions import db
@@ -132,28 +133,41 @@ def open_login(
 def _find(token: str, now: datetime, key_session_id: str | None) -> tuple[Login, User] | None:
     if not token or len(token) > _TOKEN_MAX_LENGTH:
         return None
-    # One round trip for the login, its user and what most pages use next: the user's pair,
-    # their partner (without the partner's wrapped secrets) and the key session the browser's
-    # key cookie names. The services then find those in the identity map (db.session.get).
+    parameters = {"token_hash": _hash(token)}
+    if key_session_id is not None:
+        parameters["key_session_id"] = key_session_id
+    query = _login_query(with_key_session=key_session_id is not None)
+    row = db.session.execute(query, parameters).first()
+    if row is None or row[0].expires_at <= now:
+        return None
+    # The identity map holds objects weakly: keep the others alive as long as this session.
+    db.session.info["wishnotes.loaded_with_login"] = tuple(row)
+    return row[0], row[1]
+
+
+@functools.cache
+def _login_query(*, with_key_session: bool):
+    """The statement of `_find`, built once per process (every signed-in request runs it).
+
+    One round trip for the login, its user and what most pages use next: the user's pair,
+    their partner (without the partner's wrapped secrets) and the key session the browser's
+    key cookie names. The services then find those in the identity map (db.session.get).
+    """
     partner = aliased(User)
     query = (
         select(Login, User, Pair, partner)
         .join(User, User.id == Login.user_id)
         .outerjoin(Pair, Pair.id == User.pair_id)
         .outerjoin(partner, and_(partner.pair_id == User.pair_id, partner.id != User.id))
-        .where(Login.token_hash == _hash(token))
+        .where(Login.token_hash == bindparam("token_hash"))
         .options(*(defer(getattr(partner, name)) for name in _PARTNER_SECRETS))
     )
-    if key_session_id is not None:
+    if with_key_session:
         query = query.add_columns(KeySession).outerjoin(
-            KeySession, and_(KeySession.id == key_session_id, KeySession.user_id == User.id)
+            KeySession,
+            and_(KeySession.id == bindparam("key_session_id"), KeySession.user_id == User.id),
         )
-    row = db.session.execute(query).first()
-    if row is None or row[0].expires_at <= now:
-        return None
-    # The identity map holds objects weakly: keep the others alive as long as this session.
-    db.session.info["wishnotes.loaded_with_login"] = tuple(row)
-    return row[0], row[1]
+    return query
 
 
 def resume(

@@ -6,6 +6,7 @@ zone (Settings, Emails), so "18:00" always means 18:00 where they are, and says 
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 
 from babel.dates import format_date, format_datetime, get_timezone_location
@@ -46,10 +47,17 @@ _PATTERNS = {
 
 def _format(value: date, kind: str) -> str:
     language = i18n.current()
+    if not isinstance(value, datetime):
+        return _format_day(value, kind, language)
     pattern = _PATTERNS.get(language, _PATTERNS[i18n.DEFAULT])[kind]
-    if isinstance(value, datetime):
-        return format_datetime(value, pattern, locale=language)
-    return format_date(value, pattern, locale=language)
+    return format_datetime(value, pattern, locale=language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_day(day: date, kind: str, language: str) -> str:
+    # A list shows the same few days again and again: each is formatted once.
+    pattern = _PATTERNS.get(language, _PATTERNS[i18n.DEFAULT])[kind]
+    return format_date(day, pattern, locale=language)
 
 
 def _local(moment: datetime) -> datetime:
@@ -61,7 +69,7 @@ def local_date(moment: datetime | None) -> str:
     """A day in the viewer's zone, e.g. "2 Mar 2026"."""
     if moment is None:
         return ""
-    return _format(_local(moment), "date")
+    return _format(_local(moment).date(), "date")
 
 
 @bp.app_template_filter("local_datetime")
