@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from wishnotes import cards, i18n
+from wishnotes import cards, datafiles, i18n
 from wishnotes.extensions import db
 
 from .test_notes import make_person, pair
@@ -30,10 +30,10 @@ def people(app_ctx):
 def fresh_decks():
     """Forget the decks read so far, before and after (a test may point DATA_DIR elsewhere)."""
     cards._shipped.cache_clear()
-    cards.languages.cache_clear()
+    datafiles.languages.cache_clear()
     yield
     cards._shipped.cache_clear()
-    cards.languages.cache_clear()
+    datafiles.languages.cache_clear()
 
 
 # --- the file ---------------------------------------------------------------------------------

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from wishnotes import i18n
+from wishnotes import datafiles, i18n
 
 DATA_DIR = Path(__file__).with_name("wish_cards")
 FORMAT = 1
@@ -28,7 +27,6 @@ MAX_TITLE_CHARS = 40
 _TOP_FIELDS = {"format", "language", "themes"}
 _THEME_FIELDS = {"key", "title", "cards", "intimate"}
 _CARD_FIELDS = {"key", "text"}
-_LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
 _KEY_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -76,16 +74,13 @@ class Deck:
 def load_deck(path: Path) -> Deck:
     """Read one card file and validate it strictly; DeckError names file and entry."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DeckError(f"{path.name}: unreadable: {exc}") from exc
+    data = datafiles.read(path, DeckError)
     where = path.name
     _fields(data, _TOP_FIELDS, _TOP_FIELDS, where)
     if data["format"] != FORMAT:
         raise DeckError(f"{where}: format must be {FORMAT}")
     language = data["language"]
-    if not isinstance(language, str) or not _LANGUAGE_RE.fullmatch(language):
+    if not isinstance(language, str) or not datafiles.LANGUAGE_CODE.fullmatch(language):
         raise DeckError(f"{where}: language must be a lowercase code like 'en'")
     if language != path.stem:
         raise DeckError(f"{where}: language {language!r} does not match the file name")
@@ -107,8 +102,7 @@ def deck(language: str | None = None) -> Deck:
 
     A language without a card file gets the English deck. Each file is read and validated once.
     """
-    code = i18n.normalize(language) if language else i18n.current()
-    return _shipped(code if code in languages() else i18n.DEFAULT)
+    return _shipped(datafiles.choose(DATA_DIR, language))
 
 
 def find(key: str | None) -> Card | None:
@@ -119,10 +113,9 @@ def find(key: str | None) -> Card | None:
         return None
 
 
-@functools.cache
 def languages() -> frozenset[str]:
     """The language codes that have a card file."""
-    return frozenset(path.stem for path in DATA_DIR.glob("*.toml"))
+    return frozenset(datafiles.languages(DATA_DIR))
 
 
 @functools.cache

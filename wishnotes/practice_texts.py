@@ -11,12 +11,11 @@ from __future__ import annotations
 import functools
 import random
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from wishnotes import i18n
+from wishnotes import datafiles
 
 DATA_DIR = Path(__file__).with_name("practice_data")
 FORMAT = 1
@@ -28,12 +27,10 @@ MAX_TITLE_CHARS = 60
 MAX_AGREEMENT_CHARS = 300
 MAX_AGREEMENT_SENTENCES = 3
 STARTER_END = "…"
-FALLBACK = "en"
 
 _TOP_FIELDS = ("format", "language", "place", "agreements")
 _PLACE_FIELDS = ("starters",)
 _AGREEMENT_FIELDS = ("key", "title", "text")
-_LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
 _KEY_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Where a sentence ends, in any language: at . ! ? or an ellipsis (maybe behind closing quotes
 # or brackets, as English, German, French or Russian close them) before a space or the end; or
@@ -83,13 +80,7 @@ class PracticeTexts:
 def load_texts(path: Path) -> PracticeTexts:
     """Read one practice text file and validate it; PracticeTextsError names file and entry."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise PracticeTextsError(f"{path.name}: invalid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise PracticeTextsError(f"{path.name}: not valid UTF-8: {exc}") from exc
+    data = datafiles.read(path, PracticeTextsError)
     return _Parser(path.name, expected_language=path.stem).build(data)
 
 
@@ -99,27 +90,17 @@ def shipped(language: str | None = None) -> PracticeTexts:
     Without a language: the one in effect for this request or email (wishnotes.i18n.current()).
     A language without a file of its own, or anything that is not a language code, gets English.
     """
-    if language is None:
-        language = i18n.current()
-    code = language.replace("_", "-").split("-", 1)[0].lower() if isinstance(language, str) else ""
-    if code not in available_languages():
-        code = FALLBACK
-    return _shipped(code)
+    return _shipped(datafiles.choose(DATA_DIR, language if isinstance(language, str) else None))
 
 
 def available_languages() -> tuple[str, ...]:
     """Return the codes of the languages that have a practice text file, sorted."""
-    return _available_languages()
+    return datafiles.languages(DATA_DIR)
 
 
 def every_language() -> tuple[PracticeTexts, ...]:
     """Return the shipped practice texts of every language (to recognise a text sealed in one)."""
     return tuple(_shipped(code) for code in available_languages())
-
-
-@functools.cache
-def _available_languages() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in DATA_DIR.glob("*.toml") if _LANGUAGE_RE.fullmatch(p.stem)))
 
 
 @functools.cache
@@ -141,7 +122,7 @@ class _Parser:
         if type(data["format"]) is not int or data["format"] != FORMAT:
             self.fail("", f"format must be {FORMAT} (got {data['format']!r})")
         language = data["language"]
-        if not isinstance(language, str) or not _LANGUAGE_RE.fullmatch(language):
+        if not isinstance(language, str) or not datafiles.LANGUAGE_CODE.fullmatch(language):
             self.fail("", f"language must be a lowercase code of 2-3 letters (got {language!r})")
         if language != self.expected_language:
             self.fail("", f"language {language!r} does not match the file name")

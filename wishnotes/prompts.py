@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from wishnotes import i18n
+from wishnotes import datafiles
 
 DATA_DIR = Path(__file__).with_name("prompt_data")
 # Every language's file has the same keys, so a key stored with a pair's week or a note reads
-# in whatever language the reader uses; English is the library for a language without a file.
-FALLBACK_LANGUAGE = "en"
+# in whatever language the reader uses; English is the library for a language without a file
+# (wishnotes.datafiles.choose).
 FORMAT = 1
 DAYS_PER_WEEK = 7
 MIN_STARTERS = 3
@@ -35,7 +34,6 @@ _PROMPT_OPTIONAL = ("practice",)
 PRACTICES = ("table", "place", "agreements")
 
 # fullmatch, not match with "$": "$" would also accept a trailing newline.
-_LANGUAGE_RE = re.compile(r"[a-z]{2,3}")
 _KEY_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # A sentence ends at . ! ? (maybe with closing quotes) before a space or the end; CJK full stops
 # need no space. "…" is not counted: guidance quotes starters such as "I miss…" mid-sentence.
@@ -121,13 +119,7 @@ class Library:
 def load_library(path: Path) -> Library:
     """Read one prompt file and validate it strictly; PromptLibraryError names file and entry."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise PromptLibraryError(f"{path.name}: invalid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise PromptLibraryError(f"{path.name}: not valid UTF-8: {exc}") from exc
+    data = datafiles.read(path, PromptLibraryError)
     return _Parser(path.name, expected_language=path.stem).build(data)
 
 
@@ -140,23 +132,18 @@ def shipped(language: str | None = None) -> Library:
     """
     # One cache entry per code, so shipped() and shipped("en") return the same object.
     if language is None:
-        try:
-            return _shipped_library(_check_language(i18n.current()))
-        except UnknownLanguageError:
-            return _shipped_library(FALLBACK_LANGUAGE)
+        return _shipped_library(datafiles.choose(DATA_DIR))
     return _shipped_library(_check_language(language))
 
 
 def available_languages() -> list[str]:
     """Return the language codes that have a prompt file, sorted."""
-    return sorted(
-        path.stem for path in DATA_DIR.glob("*.toml") if _LANGUAGE_RE.fullmatch(path.stem)
-    )
+    return list(datafiles.languages(DATA_DIR))
 
 
 def _check_language(language: object) -> str:
     # Only a bare code may reach the file system: no separators, dots or other path tricks.
-    if not isinstance(language, str) or not _LANGUAGE_RE.fullmatch(language):
+    if not isinstance(language, str) or not datafiles.LANGUAGE_CODE.fullmatch(language):
         raise UnknownLanguageError(f"not a language code: {language!r}")
     return language
 
@@ -193,7 +180,7 @@ class _Parser:
         if type(fmt) is not int or fmt != FORMAT:
             self.fail("", f"format must be {FORMAT} (got {fmt!r})")
         language = data["language"]
-        if not isinstance(language, str) or not _LANGUAGE_RE.fullmatch(language):
+        if not isinstance(language, str) or not datafiles.LANGUAGE_CODE.fullmatch(language):
             self.fail("", f"language must be a lowercase code of 2-3 letters (got {language!r})")
         if language != self.expected_language:
             self.fail("", f"language {language!r} does not match the file name")
