@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from wishnotes import envelopes, keyring, pairing, practice_texts, submissions, texts, timezones
 from wishnotes.errors import (
@@ -141,14 +140,7 @@ def propose(
         ),
     )
     db.session.add(agreement)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same form, posted twice at once: the other post proposed it
-        db.session.rollback()
-        if (earlier := _proposed(user, submission_key)) is not None:
-            return earlier
-        raise
-    return agreement
+    return submissions.commit_once(agreement, earlier=lambda: _proposed(user, submission_key))
 
 
 def _proposed(user: User, submission_key: str | None) -> Agreement | None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from wishnotes import envelopes, keyring, pairing, practice_texts, submissions, texts
 from wishnotes.errors import (
@@ -115,14 +114,10 @@ def start_place(
             now=now,
         )
     db.session.add(place)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the partner, or this same form, started one at the same moment
-        db.session.rollback()
-        if (earlier := _started(user, submission_key)) is not None:
-            return earlier
-        raise PlaceOpen() from None
-    return place
+    # Refused when the partner, or this same form, started one at the same moment.
+    return submissions.commit_once(
+        place, earlier=lambda: _started(user, submission_key), refused=PlaceOpen
+    )
 
 
 def current(*, user: User, user_key: bytes, now: datetime) -> Opened | None:
@@ -205,16 +200,11 @@ def add_turn(
         ),
     )
     db.session.add(turn)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # This same form posted twice at once, or the partner's turn landed first (both saw the
-        # same last turn): theirs counts.
-        db.session.rollback()
-        if (earlier := _written(user, submission_key)) is not None:
-            return earlier
-        raise NotYourTurn() from None
-    return turn
+    # Refused when this same form posted twice at once, or the partner's turn landed first
+    # (both saw the same last turn): theirs counts.
+    return submissions.commit_once(
+        turn, earlier=lambda: _written(user, submission_key), refused=NotYourTurn
+    )
 
 
 def end_place(*, user: User, place_id: str, now: datetime) -> Place:

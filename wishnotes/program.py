@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from wishnotes import i18n, prompts, submissions, timezones
 from wishnotes.errors import (
@@ -247,14 +246,10 @@ def start_week(
         submission_key=submission_key,
     )
     db.session.add(week)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the partner, or this same form, started one at the same moment
-        db.session.rollback()
-        if (earlier := _started(user, submission_key)) is not None:
-            return earlier
-        raise WeekInProgress() from None
-    return week
+    # Refused when the partner, or this same form, started one at the same moment.
+    return submissions.commit_once(
+        week, earlier=lambda: _started(user, submission_key), refused=WeekInProgress
+    )
 
 
 def _started(user: User, submission_key: str | None) -> ProgramWeek | None:

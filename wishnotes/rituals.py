@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from wishnotes import envelopes, keyring, pairing, submissions, texts, timezones
 from wishnotes.errors import DecryptionFailed, InvalidInput, NotPaired, PracticeNotFound
@@ -92,14 +91,7 @@ def add_item(
         ),
     )
     db.session.add(item)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same form, posted twice at once: the other post added it
-        db.session.rollback()
-        if (earlier := _added(user, submission_key)) is not None:
-            return earlier
-        raise
-    return item
+    return submissions.commit_once(item, earlier=lambda: _added(user, submission_key))
 
 
 def _added(user: User, submission_key: str | None) -> RitualItem | None:

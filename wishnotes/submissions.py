@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from wishnotes.extensions import db
 
+T = TypeVar("T")
 KEY_LENGTH = 64
 _KEY = re.compile(r"[A-Za-z0-9_-]{22,64}")
 
@@ -40,3 +43,25 @@ def made_by(model: Any, author: Any, user_id: int, key: str | None) -> Any:
     if key is None:
         return None
     return db.session.scalar(select(model).where(author == user_id, model.submission_key == key))
+
+
+def commit_once(
+    row: T, *, earlier: Callable[[], T | None], refused: Callable[[], Exception] | None = None
+) -> T:
+    """Commit the session that adds `row`; if the database refuses it, return `earlier()`.
+
+    Two posts of the same form at the same moment both pass the check before the insert; the
+    unique (author, key) index lets one through, and the other gets the row that one made. Any
+    other refusal (a unique rule of the service, such as one open place a pair) raises
+    `refused()`, or the database's error when there is none.
+    """
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if (found := earlier()) is not None:
+            return found
+        if refused is None:
+            raise
+        raise refused() from None
+    return row
