@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from wishnotes.extensions import db
+from wishnotes.models import User
 
 from .conftest import POSTGRES_URL, login, pair_users, post_form, register_user
 
@@ -196,3 +197,63 @@ def test_a_connection_that_sat_idle_is_checked_before_use(app, couple):
     assert _terminate_other_backends(app) >= 1
     page = bo.get("/notes/")
     assert page.status_code == 200 and "From Ada" in page.get_data(as_text=True)
+
+
+# --- read-only pages keep the connection's prepared statements --------------------------------
+
+
+def _prepared_statements_in_pool(app) -> int:
+    """The most statements prepared on the server by any connection waiting in the pool."""
+    with app.app_context():
+        engine = db.engine
+    found, taken = 0, []
+    try:
+        for _ in range(engine.pool.checkedin()):
+            connection = engine.raw_connection()
+            taken.append(connection)
+            cursor = connection.cursor()
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            found = max(found, cursor.fetchone()[0])
+            connection.commit()  # a ROLLBACK would make psycopg forget them
+    finally:
+        for connection in taken:
+            connection.close()
+    return found
+
+
+def test_a_page_that_only_read_ends_its_transaction_with_commit(app, couple):
+    _, bo = couple
+    bo.get("/notes/")
+    with round_trips(app) as counts:
+        page = bo.get("/notes/")
+    assert page.status_code == 200
+    # psycopg forgets every prepared statement of a connection on ROLLBACK; a transaction
+    # that wrote nothing is committed instead, with the same effect and one round trip too.
+    assert counts["rollback"] == 0 and counts["reset"] == 0, counts
+    assert counts["commit"] == 1, counts
+
+
+@postgres_only
+def test_statements_stay_prepared_from_one_page_to_the_next(app, couple):
+    _, bo = couple
+    for _ in range(8):  # psycopg prepares a statement the fifth time a connection sends it
+        assert bo.get("/notes/").status_code == 200
+    assert _prepared_statements_in_pool(app) >= 1
+
+
+@pytest.mark.parametrize("how", ["statement", "flushed object"])
+def test_a_request_that_wrote_without_committing_is_still_rolled_back(app, how):
+    @app.get("/__test_write_unsaved")
+    def _write_unsaved():
+        if how == "statement":
+            db.session.execute(sa.text("UPDATE users SET display_name = 'Changed'"))
+        else:
+            user = db.session.scalar(sa.select(User))
+            user.display_name = "Changed"
+            db.session.flush()
+        return "answered without saving"
+
+    register_user(app, "ada@example.com", "Ada")
+    assert app.test_client().get("/__test_write_unsaved").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(sa.select(User.display_name)) == "Ada"

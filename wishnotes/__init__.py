@@ -151,6 +151,8 @@ def register_extensions(app: Flask) -> None:
         )
     db.init_app(app)
     app.before_request(database.keep_objects_after_commit)
+    # A request's teardown runs before the app context's, where the session is removed.
+    app.teardown_request(database.commit_what_only_read)
     with app.app_context():
         database.configure_engine(db.engine, ping_after=lambda: app.config["DATABASE_PING_AFTER"])
     migrate.init_app(

@@ -12,6 +12,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine, make_url
 
 SQLITE_FILENAME = "wishnotes.sqlite3"
+# Set on a connection (its `info`) once its transaction sends anything but a SELECT, or fails.
+_WROTE = "wishnotes.wrote"
 
 
 def normalize_url(url: str | None, *, instance_path: Path) -> str:
@@ -31,6 +33,7 @@ def is_sqlite(url: str) -> bool:
 
 def configure_engine(engine: Engine, *, ping_after: Callable[[], float] | None = None) -> None:
     """Set up SQLite's pragmas, or for a server database the check of idle connections."""
+    _note_writes(engine)
     if engine.dialect.name != "sqlite":
         if ping_after is not None:
             _ping_when_idle(engine, ping_after)
@@ -76,6 +79,49 @@ def _ping_when_idle(engine: Engine, ping_after: Callable[[], float]) -> None:
                 # The pool throws this connection away and hands out a fresh one.
                 raise exc.DisconnectionError() from error
             raise
+
+
+def _note_writes(engine: Engine) -> None:
+    """Mark a connection's transaction as having written once it sends anything but a SELECT.
+
+    Conservative: INSERT, UPDATE, DELETE, a savepoint, a statement run for many rows, a
+    statement that failed, and anything else not starting with SELECT all count as writing.
+    """
+
+    @event.listens_for(engine, "begin")
+    def _began(connection) -> None:
+        connection.info[_WROTE] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _sending(connection, _cursor, statement, _parameters, _context, executemany) -> None:
+        if executemany or statement.lstrip()[:6].upper() != "SELECT":
+            connection.info[_WROTE] = True
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context) -> None:
+        if context.connection is not None:
+            context.connection.info[_WROTE] = True
+
+
+def commit_what_only_read(error: BaseException | None) -> None:
+    """End a request's transaction that only read with COMMIT instead of ROLLBACK (teardown).
+
+    For a transaction that wrote nothing the two are the same to the database, but psycopg
+    forgets every statement it prepared on a connection when it rolls back, so a site whose
+    pages end with ROLLBACK has the server parse and plan every query of every page again.
+    Anything written, pending or failed is left alone: the session's close rolls it back.
+    """
+    from wishnotes.extensions import db
+
+    if error is not None or not db.session.registry.has():
+        return
+    session = db.session()
+    if session.get_transaction() is None or session.new or session.dirty or session.deleted:
+        return
+    if session.connection().info.get(_WROTE, True):
+        return
+    session.expire_on_commit = False  # the session ends next: what it loaded stays readable
+    session.commit()
 
 
 def keep_objects_after_commit() -> None:
