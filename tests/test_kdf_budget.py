@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -177,6 +178,16 @@ def test_sign_in_that_waits_too_long_gets_a_calm_503_with_retry_after(tmp_path, 
     page = response.get_data(as_text=True)
     assert "Many people are signing in right now. Please try again in a moment." in page
     assert "Traceback" not in page and PASSWORD not in page
+    # The form is there again, email kept: trying again is one press, with no page to reload.
+    assert re.search(r'name="email"[^>]*value="ada@example.com"', page)
+    assert 'name="password"' in page and 'value="' + PASSWORD not in page
+    again = next(group for group in CSRF_RE.search(page).groups() if group)
+    assert (
+        client.post(
+            "/login", data={"email": "ada@example.com", "password": "wrong", "csrf_token": again}
+        ).status_code
+        == 422
+    )  # the token on the busy page is a good one
 
 
 def test_sign_ins_beyond_the_process_queue_are_told_busy_at_once(tmp_path):

@@ -36,6 +36,12 @@ PASSWORD = "bench password that is long enough"  # noqa: S105 - throwaway benchm
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+def csrf_token(page: str) -> str | None:
+    """Return the CSRF token of the form on `page`, or None when it has no form."""
+    match = _CSRF.search(page)
+    return match.group(1) if match else None
+
+
 @click.group("bench")
 def bench() -> None:
     """Measure throughput on this machine (prints figures; runs no tests)."""

@@ -9,7 +9,6 @@ Figures are printed, never asserted. The database's tables are dropped and rebui
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,13 +21,12 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from wishnotes import database, notes, pairing
-from wishnotes.bench import PASSWORD, bench_app, make_user, print_table
+from wishnotes.bench import PASSWORD, bench_app, csrf_token, make_user, print_table
 from wishnotes.clock import now
 from wishnotes.extensions import db
 from wishnotes.models import Note, Pair, User
 
 GOAL = 1.3
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _HISTORY = timedelta(days=730)
 
 
@@ -325,7 +323,7 @@ def _interleaved(work: dict[str, Callable[[], object]], *, rounds: int, repeat: 
 def _signed_in(app: Flask, email: str):
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
-    token = _CSRF.search(page).group(1)
+    token = csrf_token(page)
     response = client.post(
         "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
     )

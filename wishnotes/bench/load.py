@@ -31,7 +31,7 @@ from flask import Flask
 from sqlalchemy import func, insert, select, text
 
 from wishnotes import accounts, crypto, kdf, notes, pairing
-from wishnotes.bench import PASSWORD, Browser, bench_app, make_user, print_table
+from wishnotes.bench import PASSWORD, Browser, bench_app, csrf_token, make_user, print_table
 from wishnotes.bench.server import has_gunicorn, served
 from wishnotes.clock import now
 from wishnotes.extensions import db
@@ -247,6 +247,7 @@ class Client:
         self.couple = couple
         self.rng = rng
         self.token: str | None = None
+        self.busy_form: tuple[Browser, str] | None = None  # the form a "busy" answer showed
 
     def inbox(self) -> str:
         return _outcome(self.browser.request("GET", "/notes/")[0], 200)
@@ -257,8 +258,7 @@ class Client:
 
     def send(self) -> str:
         if self.token is None:
-            page = self.browser.request("GET", "/notes/new")[1]
-            self.token = page.split('name="csrf_token" type="hidden" value="', 1)[1].split('"')[0]
+            self.token = csrf_token(self.browser.request("GET", "/notes/new")[1])
         cookies = dict(self.browser.cookies)  # the redirect target would spend the flash
         form = {"body": TEXT, "csrf_token": self.token}
         status = self.browser.request("POST", "/notes/new", form)[0]
@@ -266,16 +266,27 @@ class Client:
         return _outcome(status, 302)
 
     def sign_in(self) -> str:
-        browser = Browser(self.browser.port)
-        try:
+        """Sign in as a new visit: the sign-in page, then its form.
+
+        A "busy" answer shows the form again (email kept); the next try sends that form, as a
+        person pressing the button again does, instead of loading the page anew.
+        """
+        if self.busy_form is None:
+            browser = Browser(self.browser.port)
             status, page, _ = browser.request("GET", "/login")
-            if status != 200:
-                return _outcome(status, 200)
-            token = page.split('name="csrf_token" type="hidden" value="', 1)[1].split('"')[0]
-            form = {"email": self.couple.first, "password": PASSWORD, "csrf_token": token}
-            return _outcome(browser.request("POST", "/login", form)[0], 302)
-        finally:
-            browser.close()
+            if status != 200 or csrf_token(page) is None:
+                browser.close()
+                return _outcome(status, 200) if status != 200 else ERROR
+            self.busy_form = (browser, csrf_token(page))
+        browser, token = self.busy_form
+        form = {"email": self.couple.first, "password": PASSWORD, "csrf_token": token}
+        status, page, _ = browser.request("POST", "/login", form)
+        if status == 503 and csrf_token(page):
+            self.busy_form = (browser, csrf_token(page))
+            return BUSY
+        self.busy_form = None
+        browser.close()
+        return _outcome(status, 302)
 
     def mixed(self) -> str:
         pick = self.rng.choices([name for name, _ in MIX], weights=[w for _, w in MIX])[0]
@@ -456,7 +467,7 @@ def storm_command(
         raw_niced = [raw_argon2_rate(app, threads=slots, seconds=seconds, niced=True)]
         with served(app, workers=workers, threads=threads) as (port, described):
             readers = clients_for(port, real, page_clients, seed_value=1)
-            stormers = clients_for(port, real, 1, seed_value=2)[:1] * storm_clients
+            stormers = clients_for(port, real, storm_clients, seed_value=2)
             for reader in readers:
                 reader.inbox()
             pace = page_clients / page_rate if page_rate else 0.0

@@ -11,7 +11,6 @@ figure is the median of the rounds. Figures are printed, never asserted.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import click
 from flask import Flask
 
 from wishnotes import accounts, notes, pairing
-from wishnotes.bench import PASSWORD, Browser, bench_app, make_user, print_table
+from wishnotes.bench import PASSWORD, Browser, bench_app, csrf_token, make_user, print_table
 from wishnotes.bench.load import SKIPPED, Figures, Round, _outcome, run_round
 from wishnotes.bench.server import served
 from wishnotes.clock import now
@@ -34,7 +33,6 @@ TEXT = (
     "I would like us to take the long way home on Sunday, slowly, and stop for a coffee "
     "where we used to. It would please me if we left our phones in the bag for the afternoon."
 )
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 class Measured(Figures):
@@ -83,7 +81,7 @@ def bench_notes(
             first = Browser(port)
             first.submit("/login", {"email": "ada@bench.example", "password": PASSWORD})
             browsers = [first.clone() for _ in range(threads)]
-            token = _CSRF.search(first.request("GET", "/notes/new")[1]).group(1)
+            token = csrf_token(first.request("GET", "/notes/new")[1])
 
             def get(i: int, path: str) -> str:
                 return _outcome(browsers[i].request("GET", path)[0], 200)

@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 
 from wishnotes import accounts, i18n, keysessions, preferences
 from wishnotes.clock import now
-from wishnotes.errors import InvalidCredentials, InvalidInput
+from wishnotes.errors import InvalidCredentials, InvalidInput, KdfBusy
 from wishnotes.extensions import limiter
 from wishnotes.i18n import _l
 from wishnotes.web import keys, logins
@@ -92,6 +92,12 @@ def login():
             )
         except InvalidCredentials as exc:
             form.password.errors.append(exc.message)
+        except KdfBusy as exc:
+            # The form again, email kept, saying so: trying again is one press, nothing to
+            # reload (cheap for a server that is busy already).
+            form.form_errors.append(exc.message)
+            page, _status = render_form("auth/login.html", form)
+            return page, 503, {"Retry-After": str(exc.retry_after)}
         else:
             logins.sign_in(unlocked.user, remember=form.remember.data)
             target = safe_next(request.args.get("next")) or url_for("main.home")
