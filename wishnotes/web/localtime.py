@@ -7,6 +7,7 @@ zone (Settings, Emails), so "18:00" always means 18:00 where they are, and says 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import date, datetime
 
 from babel.dates import format_date, format_datetime, get_timezone_location
@@ -70,6 +71,20 @@ def local_date(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return _format(_local(moment).date(), "date")
+
+
+@bp.app_template_global()
+def day_formatter() -> Callable[[datetime | None], str]:
+    """`local_date` for a list of rows: the viewer's zone and language are looked up once."""
+    zone = timezones.zone(viewer_zone())
+    language = i18n.current()
+
+    def local_day(moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        return _format_day(moment.astimezone(zone).date(), "date", language)
+
+    return local_day
 
 
 @bp.app_template_filter("local_datetime")

@@ -88,16 +88,18 @@ def _serve_compact_stylesheets(state) -> None:
 
 def asset_url(filename: str) -> str:
     """Return the URL of a static file with a content hash, so it can be cached for a year."""
-    path = Path(current_app.static_folder or "") / filename
-    versions: dict[str, tuple[float, str]] = current_app.extensions.setdefault(
+    path = os.path.join(current_app.static_folder or "", filename)
+    versions: dict[tuple[str, str], tuple[float, str]] = current_app.extensions.setdefault(
         "wishnotes.assets", {}
     )
-    mtime = path.stat().st_mtime
-    known = versions.get(filename)
+    mtime = os.stat(path).st_mtime
+    # Keyed by the script root too: a URL built for one mount point is not another's.
+    key = (filename, request.script_root if has_request_context() else "")
+    known = versions.get(key)
     if known is None or known[0] != mtime:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        known = versions[filename] = (mtime, digest)
-    return url_for("static", filename=filename, v=known[1])
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+        known = versions[key] = (mtime, url_for("static", filename=filename, v=digest))
+    return known[1]
 
 
 def nav_items() -> list[dict]:
