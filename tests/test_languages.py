@@ -311,3 +311,41 @@ def test_the_offline_page_kept_by_a_russian_page_is_russian(client):
     assert "No connection" in _page(client.get("/offline"))
     # An unknown language falls back to the browser's, and then English.
     assert 'const OFFLINE = "/offline";' in _page(client.get("/sw.js?lang=xx"))
+
+
+def test_wtforms_own_messages_come_in_the_page_language_read_from_disk_once(app, monkeypatch):
+    """WTForms' built-in messages ("Field cannot be longer than ...") are translated from its
+    own catalog, read once per process and language, not on every request with a form."""
+    from babel import support
+    from wtforms.i18n import messages_path
+
+    from wishnotes.accounts import NAME_MAX
+
+    loads = []
+    real_load = support.Translations.load.__func__
+
+    def counting_load(cls, dirname=None, locales=None, domain=None):
+        if domain == "wtforms":
+            loads.append(str(locales))
+        return real_load(cls, dirname, locales, domain)
+
+    monkeypatch.setattr(support.Translations, "load", classmethod(counting_load))
+    catalog = real_load(support.Translations, messages_path(), ["ru"], "wtforms")
+    too_long = catalog.ungettext(
+        "Field cannot be longer than %(max)d character.",
+        "Field cannot be longer than %(max)d characters.",
+        NAME_MAX,
+    ) % {"max": NAME_MAX}
+    assert too_long.startswith("Поле") or "символ" in too_long  # a Russian sentence
+    client = app.test_client()
+    for _ in range(3):
+        page = post_form(
+            client,
+            "/register",
+            {"email": "ada@example.com", "display_name": "x" * (NAME_MAX + 1)},
+            headers={"Accept-Language": "ru"},
+        )
+        assert page.status_code == 422
+        assert too_long in _page(page)
+        assert client.get("/login", headers={"Accept-Language": "en"}).status_code == 200
+    assert len(loads) <= 2, loads  # once for Russian, at most once for English

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
+from babel import support
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -15,6 +19,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from wishnotes import i18n, submissions
@@ -33,7 +38,39 @@ def _password_kw(autocomplete: str) -> dict:
     return {"autocomplete": autocomplete, "maxlength": PASSWORD_MAX}
 
 
-class OnceForm(FlaskForm):
+@functools.cache
+def _wtforms_catalog(language: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [language], domain="wtforms")
+
+
+class _WTFormsMessages:
+    """WTForms' own messages ("Field cannot be longer than ...") in the page's language.
+
+    Flask-WTF reads WTForms' catalog from disk again on every request that makes a form; each
+    language's catalog is read here once per process.
+    """
+
+    def gettext(self, string: str) -> str:
+        return _wtforms_catalog(i18n.current()).ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return _wtforms_catalog(i18n.current()).ungettext(singular, plural, n)
+
+
+_WTFORMS_MESSAGES = _WTFormsMessages()
+
+
+class Form(FlaskForm):
+    """The base of every form here: Flask-WTF's, with WTForms' messages looked up cheaply."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _WTFORMS_MESSAGES
+
+
+class OnceForm(Form):
     """A form that creates something: a second post of the same form creates nothing more.
 
     The key is minted with the form and posted back with it (see wishnotes.submissions); a
@@ -68,7 +105,7 @@ class RegisterForm(OnceForm):
     browser_timezone = HiddenField(validators=[Length(max=64)])
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         _l("Email"),
         validators=[DataRequired(_l("Please enter your email address."))],
@@ -82,7 +119,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
-class UnlockForm(FlaskForm):
+class UnlockForm(Form):
     password = PasswordField(
         _l("Password"),
         validators=[InputRequired(_l("Please enter your password."))],
@@ -90,11 +127,11 @@ class UnlockForm(FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes something: it carries only the CSRF token."""
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     """The language of the pages (and, once signed in, of the emails too)."""
 
     language = SelectField(
@@ -109,13 +146,13 @@ class InviteForm(OnceForm):
     """The button that makes an invite link."""
 
 
-class UnpairForm(FlaskForm):
+class UnpairForm(Form):
     confirm = BooleanField(
         _l("Yes, end our pair"), validators=[DataRequired(_l("Please tick the box to confirm."))]
     )
 
 
-class RecoveryConfirmForm(FlaskForm):
+class RecoveryConfirmForm(Form):
     # Which group is asked, and what it must be, stay in the key session (never in the form).
     next = HiddenField()
     typed = StringField(
@@ -130,7 +167,7 @@ class RecoveryConfirmForm(FlaskForm):
     )
 
 
-class PasswordConfirmForm(FlaskForm):
+class PasswordConfirmForm(Form):
     """An action that needs the current password (new recovery key, delete account)."""
 
     password = PasswordField(
@@ -159,7 +196,7 @@ def _new_password_field(label: str = _l("New password")) -> PasswordField:
     )
 
 
-class ForgotForm(FlaskForm):
+class ForgotForm(Form):
     email = EmailField(
         _l("Email"),
         validators=[DataRequired(_l("Please enter your email address."))],
@@ -167,7 +204,7 @@ class ForgotForm(FlaskForm):
     )
 
 
-class ResetWithKeyForm(FlaskForm):
+class ResetWithKeyForm(Form):
     recovery_key = StringField(
         _l("Recovery key"),
         description=_l("The 32 characters from your recovery kit. Dashes and spaces are fine."),
@@ -177,7 +214,7 @@ class ResetWithKeyForm(FlaskForm):
     password = _new_password_field()
 
 
-class FreshStartForm(FlaskForm):
+class FreshStartForm(Form):
     password = _new_password_field()
     understood = BooleanField(
         _l(
@@ -187,7 +224,7 @@ class FreshStartForm(FlaskForm):
     )
 
 
-class RestoreForm(FlaskForm):
+class RestoreForm(Form):
     secret = PasswordField(
         _l("Old password or old recovery key"),
         validators=[InputRequired(_l("Please enter an old password or recovery key."))],
@@ -198,7 +235,7 @@ class RestoreForm(FlaskForm):
 # --- appearance ----------------------------------------------------------------------------
 
 
-class AppearanceForm(FlaskForm):
+class AppearanceForm(Form):
     # The service checks the look (validate_choice off), so a forged value gets our own message.
     app_look = RadioField(
         _l("How the app shows itself"),
@@ -238,7 +275,7 @@ class ComposeForm(OnceForm):
     )
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     # Filled by the answer button pressed (name="choice"), so not a hidden field.
     choice = StringField()
     reply = TextAreaField(
@@ -251,7 +288,7 @@ class AnswerForm(FlaskForm):
     )
 
 
-class DeletePastNotesForm(FlaskForm):
+class DeletePastNotesForm(Form):
     confirm = BooleanField(
         _l("Yes, delete the notes I wrote in past pairs"),
         validators=[DataRequired(_l("Please tick the box to confirm."))],
@@ -274,7 +311,7 @@ class UnpairChoiceForm(UnpairForm):
 # --- account -------------------------------------------------------------------------------
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
         _l("Current password"),
         validators=[InputRequired(_l("Please enter your current password."))],
@@ -297,7 +334,7 @@ class DeleteAccountForm(PasswordConfirmForm):
     )
 
 
-class TrustKeysForm(FlaskForm):
+class TrustKeysForm(Form):
     confirm = BooleanField(
         _l("We compared our safety numbers and they are the same"),
         validators=[DataRequired(_l("Please tick the box once you have compared them."))],
@@ -354,7 +391,7 @@ class StartWeekForm(OnceForm):
     )
 
 
-class EmailSettingsForm(FlaskForm):
+class EmailSettingsForm(Form):
     timezone = SelectField(_l("Your time zone"), validate_choice=False)
     weekly_email = BooleanField(_l("Send me a weekly summary"))
     weekly_weekday = SelectField(
@@ -385,7 +422,7 @@ class RitualForm(OnceForm):
     )
 
 
-class RitualDayForm(FlaskForm):
+class RitualDayForm(Form):
     """A day for an item: planned, or the day it was done."""
 
     day = DateField(_l("Day"), validators=[Optional()], render_kw={"autocomplete": "off"})
@@ -424,7 +461,7 @@ class AgreementForm(OnceForm):
     )
 
 
-class ListenForm(FlaskForm):
+class ListenForm(Form):
     """The listening timer's choices: read from the address, stored nowhere."""
 
     class Meta:
