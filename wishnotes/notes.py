@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import uuid
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask_babel import format_number
-from sqlalchemy import delete, func, insert, literal, select, tuple_
+from sqlalchemy import bindparam, delete, func, insert, literal, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -252,20 +253,14 @@ def inbox(*, user: User, before: str | None = None) -> Page:
     """
     if user.pair_id is None:
         return Page([], next_cursor=None, first=True)
-    query = _listing(Note.sender_id).where(
-        Note.pair_id == user.pair_id, Note.recipient_id == user.id
-    )
-    return _page(query, before)
+    return _page(user, before, received=True)
 
 
 def sent(*, user: User, before: str | None = None) -> Page:
     """Return a page of notes the user wrote in their current pair, newest first."""
     if user.pair_id is None:
         return Page([], next_cursor=None, first=True)
-    query = _listing(Note.recipient_id).where(
-        Note.pair_id == user.pair_id, Note.sender_id == user.id
-    )
-    return _page(query, before)
+    return _page(user, before, received=False)
 
 
 def answers_of(*, user: User, user_key: bytes, note_ids: list[str], now: datetime) -> dict:
@@ -504,17 +499,38 @@ def _first_page(query) -> list[Row]:
     return list(db.session.execute(query.limit(PAST_LIMIT)))
 
 
-def _page(query, before: str | None) -> Page:
+def _page(user: User, before: str | None, *, received: bool) -> Page:
     """Read one page after the cursor (keyset paging: no OFFSET, no count of what came before)."""
     position = _decode_cursor(before)
+    parameters = {"pair_id": user.pair_id, "user_id": user.id}
     if position is not None:
-        query = query.where(tuple_(Note.created_at, Note.id) < position)
-    rows = list(db.session.execute(query.limit(PAGE_SIZE + 1)))
+        parameters["before_at"], parameters["before_id"] = position
+    query = _page_query(received=received, after=position is not None)
+    rows = list(db.session.execute(query, parameters))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return Page(
         rows, next_cursor=_encode_cursor(rows[-1]) if more else None, first=position is None
     )
+
+
+@functools.cache
+def _page_query(*, received: bool, after: bool):
+    """The statement of a page of notes received or written, built once per process (each
+    list a signed-in person opens runs it): the pair, the person and the cursor are bound."""
+    mine, other = (
+        (Note.recipient_id, Note.sender_id) if received else (Note.sender_id, Note.recipient_id)
+    )
+    query = _listing(other).where(
+        Note.pair_id == bindparam("pair_id"), mine == bindparam("user_id")
+    )
+    if after:
+        cursor = tuple_(
+            bindparam("before_at", type_=Note.created_at.type),
+            bindparam("before_id", type_=Note.id.type),
+        )
+        query = query.where(tuple_(Note.created_at, Note.id) < cursor)
+    return query.limit(PAGE_SIZE + 1)
 
 
 def _encode_cursor(row: Row) -> str:
