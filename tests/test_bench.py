@@ -51,6 +51,30 @@ def test_bench_storm_prints_pages_and_sign_ins_against_raw_argon2id():
     for label in ("nobody signing in", "during the storm", "sign-ins during", "raw Argon2id"):
         assert label in output
     assert "storm / idle" in output and "sign-ins / raw Argon2id" in output
+    # Where the cores went during the storm, and the sign-in rate the rest leaves room for.
+    split = next(line for line in output.splitlines() if "cores during the storm" in line)
+    for part in ("Argon2id", "rest of the server", "this client", "rest of the machine", "idle"):
+        assert part in split
+    assert "sign-ins/s the cores left allow" in output
+
+
+def test_cpu_split_of_a_busy_child_counts_it_as_the_server():
+    import subprocess
+    import sys
+
+    from wishnotes.bench import cpu
+
+    before = cpu.snapshot()
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()\n"
+                              "while time.process_time() - t < 0.5: pass"])  # fmt: skip
+    child.wait(timeout=30)
+    split = cpu.split(before, cpu.snapshot())
+    if split is None:
+        pytest.skip("CPU accounting reads /proc (Linux)")
+    # The child has exited and been waited for: its time counts as this process's server.
+    assert split.server >= 0.4  # it spent half a second of one core
+    assert split.machine >= 0.4 and split.cores >= split.machine
+    assert split.client < split.server
 
 
 def test_bench_notes_measures_first_opens_and_the_baseline():

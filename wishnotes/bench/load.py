@@ -31,7 +31,7 @@ from flask import Flask
 from sqlalchemy import func, insert, select, text
 
 from wishnotes import accounts, crypto, kdf, notes, pairing
-from wishnotes.bench import PASSWORD, Browser, bench_app, csrf_token, make_user, print_table
+from wishnotes.bench import PASSWORD, Browser, bench_app, cpu, csrf_token, make_user, print_table
 from wishnotes.bench.server import has_gunicorn, served
 from wishnotes.clock import now
 from wishnotes.extensions import db
@@ -472,6 +472,7 @@ def storm_command(
                 reader.inbox()
             pace = page_clients / page_rate if page_rate else 0.0
             idle, pages, sign_ins = [], [], []
+            spent: cpu.Split | None = None  # where the cores went during the storms
             for _ in range(rounds):
                 idle.append(
                     run_round(
@@ -481,9 +482,11 @@ def storm_command(
                         pace=pace,
                     )
                 )
+                before = cpu.snapshot()
                 pages_round, sign_in_round = _storm_round(
                     readers, stormers, seconds, retry_after=config["KDF_RETRY_AFTER"], pace=pace
                 )
+                spent = cpu.add(spent, cpu.split(before, cpu.snapshot()))
                 pages.append(pages_round)
                 sign_ins.append(sign_in_round)
         raw.append(raw_argon2_rate(app, threads=slots, seconds=seconds))
@@ -496,6 +499,7 @@ def storm_command(
         Figures(sign_ins),
         raw=max(raw),
         raw_niced=max(raw_niced),
+        spent=spent,
         slots=slots,
         described=described,
         storm_clients=storm_clients,
@@ -538,6 +542,7 @@ def _report_storm(
     *,
     raw,
     raw_niced,
+    spent,
     slots,
     described,
     storm_clients,
@@ -576,5 +581,46 @@ def _report_storm(
             ),
         ]
     )
+    if spent is not None:
+        # One run's CPU as runs side by side take it: the budget's threads, each on a core.
+        _report_cores(spent, signed_in=sum(len(r.latencies) for r in sign_ins.rounds),
+                      run_cpu=slots / max(raw, 1e-9), raw=raw)  # fmt: skip
     if not has_gunicorn():
         click.echo("(gunicorn is not installed: served by waitress in one process)")
+
+
+def _report_cores(spent: cpu.Split, *, signed_in: int, run_cpu: float, raw: float) -> None:
+    """Where the cores went during the storms, and the sign-in rate the rest leaves room for.
+
+    Argon2id's share is the sign-ins done times the CPU of one run; what else the machine
+    did (pages, the sign-ins' other work, busy answers, this client, the database) is CPU
+    the KDF could not have had.
+    """
+    argon2 = min(spent.server, signed_in * run_cpu)
+    window, cores = spent.seconds, spent.cores / max(spent.seconds, 1e-9)
+    shares = (
+        ("Argon2id", argon2),
+        ("rest of the server", spent.server - argon2),
+        ("this client", spent.client),
+        ("rest of the machine", spent.other),
+        ("idle", spent.idle),
+    )
+    print_table(
+        [
+            (
+                f"cores during the storm (of {cores:.1f})",
+                "  ".join(f"{label} {seconds / window:.2f}" for label, seconds in shares),
+            )
+        ]
+    )
+    left = max(0.0, spent.cores - (spent.machine - argon2)) / max(window, 1e-9)
+    allowed = left / max(run_cpu, 1e-9)
+    print_table(
+        [
+            (
+                "sign-ins/s the cores left allow",
+                f"{allowed:8.2f} /s  ({allowed / max(raw, 1e-9):.2f} of raw; "
+                f"one Argon2id run is {run_cpu * 1000:.0f} ms of CPU)",
+            )
+        ]
+    )
