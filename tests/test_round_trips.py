@@ -257,3 +257,32 @@ def test_a_request_that_wrote_without_committing_is_still_rolled_back(app, how):
     assert app.test_client().get("/__test_write_unsaved").status_code == 200
     with app.app_context():
         assert db.session.scalar(sa.select(User.display_name)) == "Ada"
+
+
+def test_a_request_whose_flush_failed_and_was_caught_still_answers(app):
+    @app.get("/__test_failed_flush")
+    def _failed_flush():
+        db.session.add(User())  # no email: the INSERT fails and the transaction is spent
+        try:
+            db.session.flush()
+        except sa.exc.IntegrityError:
+            return "caught"
+        return "flushed", 500
+
+    response = app.test_client().get("/__test_failed_flush")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "caught"
+
+
+def test_a_request_whose_select_failed_and_was_caught_is_rolled_back(app):
+    @app.get("/__test_failed_select")
+    def _failed_select():
+        try:
+            db.session.execute(sa.text("SELECT * FROM no_such_table"))
+        except sa.exc.DBAPIError:
+            return "caught"
+        return "found", 500
+
+    with round_trips(app) as counts:
+        response = app.test_client().get("/__test_failed_select")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "caught"
+    assert counts["commit"] == 0, counts  # a failed statement is never committed over

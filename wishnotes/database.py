@@ -116,7 +116,10 @@ def commit_what_only_read(error: BaseException | None) -> None:
     if error is not None or not db.session.registry.has():
         return
     session = db.session()
-    if session.get_transaction() is None or session.new or session.dirty or session.deleted:
+    transaction = session.get_transaction()
+    if transaction is None or not transaction.is_active:  # none, or spent by a failed flush
+        return
+    if session.new or session.dirty or session.deleted:
         return
     if session.connection().info.get(_WROTE, True):
         return
