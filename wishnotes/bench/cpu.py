@@ -14,6 +14,7 @@ from pathlib import Path
 
 _PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_MAX_DEPTH = 64  # how far up the process tree a server's processes are looked for
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,9 @@ def _descendants_cpu(root: int) -> float:
     total = 0.0
     for pid, seconds in spent.items():
         ancestor = parents.get(pid)
-        while ancestor not in (None, 0, 1, root):
+        for _ in range(_MAX_DEPTH):  # bounded: ids read at different moments may be reused
+            if ancestor in (None, 0, 1, root):
+                break
             ancestor = parents.get(ancestor)
         if ancestor == root:
             total += seconds
